@@ -1,0 +1,59 @@
+# The README's commands. `make reproduce` runs the main job (every notebook, smoke profile);
+# `make test` runs every check CI runs. Both create the virtual environment first.
+SHELL := /bin/bash
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PROFILE ?= smoke
+# extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine)
+EXTRAS ?= dev,rl,llm,track,server
+TEST_OUT := build/test-outputs
+
+.PHONY: setup reproduce test check-export test-nbs test-py test-nbval bench data clean
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first, pinned: 2.13.0 is a CPU wheel on these machines; an unpinned torch pulls a multi-GB CUDA build
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	touch $@
+
+reproduce: setup
+	$(VENV)/bin/tradenb reproduce --profile $(PROFILE)
+
+test: setup check-export test-nbs test-py test-nbval
+	@echo "make test: all checks passed"
+
+# nbs/ is the source: exporting and cleaning must leave tradenb/ and nbs/ exactly as they are
+check-export: setup
+	@before=$$(find tradenb nbs -type f \( -name '*.py' -o -name '*.ipynb' \) -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha256sum | sha256sum); \
+	$(VENV)/bin/nbdev-export && $(VENV)/bin/nbdev-clean; \
+	after=$$(find tradenb nbs -type f \( -name '*.py' -o -name '*.ipynb' \) -not -path '*/.ipynb_checkpoints/*' | sort | xargs sha256sum | sha256sum); \
+	if [ "$$before" != "$$after" ]; then echo "FAIL: nbdev-export/nbdev-clean changed tradenb/ or nbs/: export, clean and commit"; git status --short tradenb nbs; exit 1; fi; \
+	echo "export and notebooks clean: ok"
+
+# the notebooks' inline tests; `#| slow` cells (training) are skipped
+test-nbs: setup
+	$(VENV)/bin/nbdev-test --n-workers 2
+
+# pytest exits 5 when it collects no tests: that is a failure here, not a pass
+test-py: setup
+	@$(PY) -m pytest tests -n 2; rc=$$?; \
+	if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; exit 1; fi; exit $$rc
+
+# every notebook end to end with papermill (smoke), outputs kept out of results/, then nbval on the executed copies
+test-nbval: setup
+	rm -rf $(TEST_OUT)
+	$(VENV)/bin/tradenb reproduce --profile smoke --output-dir $(TEST_OUT) --executed-dir $(TEST_OUT)/executed
+	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:randomly -q $(TEST_OUT)/executed/*.ipynb
+
+bench: setup
+	$(VENV)/bin/tradenb bench env
+
+# rebuild data/*.parquet from the unmodified upstream CSVs in data/raw/
+data: setup
+	$(PY) -c "from tradenb.data import build_shipped_panels; print(build_shipped_panels())"
+
+clean:
+	rm -rf build $(VENV)
