@@ -14,7 +14,7 @@ import tradenb
 from .env import OBS_MODES, TASKS
 
 # %% auto #0
-__all__ = ['steps_per_second', 'bench_env']
+__all__ = ['steps_per_second', 'vector_steps_per_second', 'bench_env']
 
 # %% ../nbs/96_bench.ipynb #168f9852
 def steps_per_second(env: gym.Env, actions: list, steps: int, seed: int = 0) -> float:
@@ -34,7 +34,18 @@ def _random_actions(env: gym.Env, rng: np.random.Generator, n: int = 1024) -> li
     s = e.symbols
     return [rng.choice(["HOLD", f"BUY {s[rng.integers(len(s))]} 0.3", f"SELL {s[rng.integers(len(s))]} 1.0"]) for _ in range(n)]
 
-def bench_env(steps: int = 20_000, seed: int = 0, peer: bool = True) -> pd.DataFrame:
+def vector_steps_per_second(task: str, num_envs: int, steps: int, seed: int = 0) -> float:
+    "Environment steps/s of `TradingVectorEnv` (num_envs x vector steps/s), random actions."
+    from tradenb.env import TradingVectorEnv
+    venv = TradingVectorEnv(num_envs, task)
+    venv.reset(seed=seed)
+    acts = np.random.default_rng(seed).uniform(-1, 1, (64,) + venv.action_space.shape).astype(np.float32)
+    n = max(steps // num_envs, 2 * venv.spec_task.n_steps)
+    t0 = time.perf_counter()
+    for i in range(n): venv.step(acts[i % 64])
+    return n * num_envs / (time.perf_counter() - t0)
+
+def bench_env(steps: int = 20_000, seed: int = 0, peer: bool = True, num_envs: int = 256) -> pd.DataFrame:
     "Steps/s per task x mode, and the ratio to gym-anytrading's stocks-v0 measured in the same run."
     rng = np.random.default_rng(seed)
     rows = []
@@ -51,8 +62,11 @@ def bench_env(steps: int = 20_000, seed: int = 0, peer: bool = True) -> pd.DataF
             env.reset(seed=seed)
             rows.append(dict(env="tradenb Trading-v1", task=task, mode=mode,
                              steps_per_s=steps_per_second(env, _random_actions(env, rng), steps)))
+    for task in TASKS:
+        rows.append(dict(env=f"tradenb TradingVectorEnv x{num_envs}", task=task, mode="numeric",
+                         steps_per_s=vector_steps_per_second(task, num_envs, steps * 10, seed)))
     df = pd.DataFrame(rows)
     if peer: df["vs_anytrading"] = df.steps_per_s / df.steps_per_s.iloc[0]
-    num = df[df["mode"] == "numeric"].set_index("task").steps_per_s
+    num = df[(df["mode"] == "numeric") & (df.env == "tradenb Trading-v1")].set_index("task").steps_per_s
     df["text_vs_numeric"] = [r.steps_per_s / num[r.task] if r.mode == "text" else np.nan for r in df.itertuples()]
     return df.round(3)

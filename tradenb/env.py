@@ -21,7 +21,7 @@ from .prompts import parse_action, render_observation
 
 # %% auto #0
 __all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'TaskSpec', 'episode_windows', 'shipped_cube', 'numeric_features', 'TradingEnv',
-           'hold_action', 'run_episode', 'buy_and_hold_policy']
+           'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
 
 # %% ../nbs/05_env.ipynb #62b192ab
 ENV_VERSION = "1.0.0"
@@ -129,26 +129,39 @@ class TradingEnv(gym.Env):
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
-        L, N, opts = self.spec_task.n_steps, self.spec_task.n_symbols, options or {}
-        s = self._start_from(opts.get("start_date")) if "start_date" in opts else int(self.np_random.choice(self._starts))
-        eligible = np.flatnonzero(self._win[s])
-        if "symbols" in opts: idx = self._symbols_from(opts["symbols"], eligible)
-        else: idx = np.sort(self.np_random.choice(eligible, N, replace=False))
+        s, idx = self._sample(self.np_random, options or {})
+        ep = self._episode(s, idx)
         self._s, self._idx, self._k = s, idx, 0
         self.symbols = [self.cube.symbols[i] for i in idx]
-        days = slice(s, s + L + 1)
-        self._open, self._close = self.cube.open[days][:, idx], self.cube.close[days][:, idx]
-        self._dates = self.cube.date_str[days]
-        self.portfolio = Portfolio(N, self.spec_task.initial_cash, self.spec_task.fee_bps,
+        self._open, self._close, self._dates, self._obs = ep["open"], ep["close"], ep["dates"], ep["obs"]
+        self.portfolio = Portfolio(len(idx), self.spec_task.initial_cash, self.spec_task.fee_bps,
                                    self.spec_task.slippage_bps, self.allow_short)
-        self._equity = np.empty(L + 1); self._equity[0] = self.spec_task.initial_cash
+        self._equity = np.empty(self.spec_task.n_steps + 1); self._equity[0] = self.spec_task.initial_cash
         self._trade_steps = self._parse_errors = 0
-        if self.obs_mode == "numeric":
-            F = len(FEATURES)
-            self._obs = np.zeros((L + 1, self._obs_dim), np.float32)
-            self._obs[:, : N * F] = numeric_features(self.cube)[days][:, idx].reshape(L + 1, N * F)
-            self._obs[:, -1] = np.arange(L + 1) / L
         return self._observe(), self._info()
+
+    def _sample(self, rng: np.random.Generator, opts: dict) -> tuple[int, np.ndarray]:
+        "An episode's start day and sorted symbol indices, drawn with `rng` (or pinned by `opts`)."
+        s = self._start_from(opts["start_date"]) if "start_date" in opts else int(rng.choice(self._starts))
+        eligible = np.flatnonzero(self._win[s])
+        if "symbols" in opts: return s, self._symbols_from(opts["symbols"], eligible)
+        return s, np.sort(rng.choice(eligible, self.spec_task.n_symbols, replace=False))
+
+    def _episode(self, s, idx) -> dict:
+        "Price arrays and (numeric mode) observations of episode(s): `s` int and `idx` (N,), or a batch (B,), (B, N)."
+        L, N, F = self.spec_task.n_steps, np.shape(idx)[-1], len(FEATURES)
+        days = (np.asarray(s)[..., None] + np.arange(L + 1))[..., None]    # (L+1, 1) or (B, L+1, 1)
+        cols = np.asarray(idx)[..., None, :]                                # (1, N) or (B, 1, N)
+        ep = dict(open=self.cube.open[days, cols], close=self.cube.close[days, cols], obs=None,
+                  dates=self.cube.date_str[int(s): int(s) + L + 1] if np.ndim(s) == 0 else None)
+        if self.obs_mode == "numeric":
+            feats = numeric_features(self.cube)[days, cols]                 # (..., L+1, N, F)
+            obs = np.zeros(feats.shape[:-2] + (self._obs_dim,), np.float32)
+            obs[..., : N * F] = feats.reshape(feats.shape[:-2] + (N * F,))
+            obs[..., -2] = 1.0                       # all cash until the first trade
+            obs[..., -1] = np.arange(L + 1) / L      # progress through the episode
+            ep["obs"] = obs
+        return ep
 
     def _start_from(self, date) -> int:
         t = int(np.searchsorted(self.cube.dates, np.datetime64(pd.Timestamp(date).date(), "D")))
@@ -218,6 +231,66 @@ class TradingEnv(gym.Env):
             return render_observation(self.cube, self._s + self._k, self._idx, self._k, self.spec_task.n_steps,
                                       self.portfolio.qty, self.portfolio.cash, self._equity[self._k],
                                       self.spec_task.initial_cash)
+
+# %% ../nbs/05_env.ipynb #aaa5d872
+from gymnasium.vector import AutoresetMode, VectorEnv
+from gymnasium.vector.utils import batch_space
+from gymnasium.utils import seeding
+
+class TradingVectorEnv(VectorEnv):
+    "`num_envs` numeric-mode `TradingEnv` episodes of one task, stepped together with array operations."
+    metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
+
+    def __init__(self, num_envs: int = 64, task: str = "easy", split: str = "train", **env_kwargs):
+        if num_envs < 1: raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        self.proto = TradingEnv(task, "numeric", split, **env_kwargs)  # validates, finds windows, owns spaces
+        self.num_envs, self.spec_task = num_envs, self.proto.spec_task
+        self.single_observation_space, self.single_action_space = self.proto.observation_space, self.proto.action_space
+        self.observation_space = batch_space(self.single_observation_space, num_envs)
+        self.action_space = batch_space(self.single_action_space, num_envs)
+        self._rngs = None
+
+    def reset(self, *, seed: int | None = None, options: dict | None = None):
+        if seed is not None or self._rngs is None:
+            self._rngs = [seeding.np_random(None if seed is None else seed + i)[0] for i in range(self.num_envs)]
+        return self._start(), {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
+
+    def _start(self) -> np.ndarray:
+        starts, idx = zip(*(self.proto._sample(rng, {}) for rng in self._rngs))  # per-env RNGs: parity with TradingEnv
+        ep = self.proto._episode(np.array(starts), np.stack(idx))
+        self._open, self._close, self._obs = ep["open"], ep["close"], ep["obs"]
+        t = self.spec_task
+        self.portfolio = Portfolio(t.n_symbols, t.initial_cash, t.fee_bps, t.slippage_bps,
+                                   self.proto.allow_short, batch=self.num_envs)
+        self._equity = np.empty((self.num_envs, t.n_steps + 1)); self._equity[:, 0] = t.initial_cash
+        self._trade_steps = np.zeros(self.num_envs, int)
+        self._bad = np.zeros(self.num_envs, int)
+        self._k = 0
+        return self._obs[:, 0].copy()
+
+    def step(self, actions):
+        B, L, N = self.num_envs, self.spec_task.n_steps, self.spec_task.n_symbols
+        a = np.asarray(actions, dtype=np.float64).reshape(B, N)
+        bad = ~np.isfinite(a).all(-1)
+        if bad.any(): a = np.where(np.isfinite(a), a, 0.0)
+        a = np.minimum(np.maximum(a, -1.0), 1.0)
+        a = np.where(np.abs(a) < self.proto.deadband, 0.0, a)
+        k = self._k = self._k + 1
+        self._trade_steps += self.portfolio.execute(a, self._open[:, k]).n_trades > 0
+        self._bad += bad
+        pf = self.portfolio
+        eq = self._equity[:, k] = pf.equity(self._close[:, k])
+        reward = eq / self._equity[:, k - 1] - 1.0
+        obs = self._obs[:, k].copy()
+        obs[:, -N - 2:-2] = pf.qty * self._close[:, k] / eq[:, None]
+        obs[:, -2] = pf.cash / eq
+        info = {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
+        done = np.full(B, k == L)
+        if k == L:
+            metrics = episode_metrics(self._equity, self._trade_steps, self._bad)   # all episodes in one call
+            info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["composite"], _score=np.ones(B, bool))
+            obs = self._start()
+        return obs, reward, done, np.zeros(B, bool), info
 
 # %% ../nbs/05_env.ipynb #0475c30d
 def hold_action(env: gym.Env):

@@ -15,37 +15,44 @@ __all__ = ['ANNUALIZATION', 'SCORE_WEIGHTS', 'SHARPE_SCALE', 'RETURN_SCALE', 'DR
 
 # %% ../nbs/04_grading.ipynb #a37950e1
 ANNUALIZATION = 252
+_EPS = 1e-12  # below this a standard deviation is float noise, not risk
+
+def _out(x):
+    "A float for a single episode, the array for a batch."
+    x = np.asarray(x)
+    return x.item() if x.ndim == 0 else x
 
 def returns_from_equity(equity) -> np.ndarray:
-    "Simple daily returns of an equity curve."
+    "Simple daily returns of equity curve(s) along the last axis."
     e = np.asarray(equity, dtype=float)
-    return e[1:] / e[:-1] - 1
+    return e[..., 1:] / e[..., :-1] - 1
 
-def sharpe(returns) -> float:
+def sharpe(returns) -> float | np.ndarray:
     "Annualized Sharpe ratio (risk-free 0); 0 for constant returns."
     r = np.asarray(returns, dtype=float)
-    if len(r) < 2: return 0.0
-    sd = r.std(ddof=1)
-    return float(r.mean() / sd * math.sqrt(ANNUALIZATION)) if sd > 1e-12 else 0.0
+    if r.shape[-1] < 2: return _out(np.zeros(r.shape[:-1]))
+    sd = r.std(-1, ddof=1)
+    return _out(np.where(sd > _EPS, r.mean(-1) / np.where(sd > _EPS, sd, 1.0) * math.sqrt(ANNUALIZATION), 0.0))
 
-def sortino(returns) -> float:
+def sortino(returns) -> float | np.ndarray:
     "Annualized Sortino ratio, downside deviation over all days (as empyrical)."
     r = np.asarray(returns, dtype=float)
-    if len(r) == 0: return 0.0
-    dd = math.sqrt(np.mean(np.minimum(r, 0.0)**2)) * math.sqrt(ANNUALIZATION)
-    mean = r.mean() * ANNUALIZATION
-    if dd > 1e-12: return float(mean / dd)
-    return math.inf if mean > 1e-12 else 0.0
+    if r.shape[-1] == 0: return _out(np.zeros(r.shape[:-1]))
+    dd = np.sqrt(np.mean(np.minimum(r, 0.0)**2, -1)) * math.sqrt(ANNUALIZATION)
+    mean = r.mean(-1) * ANNUALIZATION
+    return _out(np.where(dd > _EPS, mean / np.where(dd > _EPS, dd, 1.0), np.where(mean > _EPS, np.inf, 0.0)))
 
-def max_drawdown(equity) -> float:
-    "Largest peak-to-trough fall of an equity curve, as a number <= 0."
+def max_drawdown(equity) -> float | np.ndarray:
+    "Largest peak-to-trough fall of equity curve(s), as a number <= 0."
     e = np.asarray(equity, dtype=float)
-    return float(np.min(e / np.maximum.accumulate(e) - 1)) if len(e) else 0.0
+    if e.shape[-1] == 0: return _out(np.zeros(e.shape[:-1]))
+    return _out(np.min(e / np.maximum.accumulate(e, axis=-1) - 1, axis=-1))
 
-def total_return(equity) -> float:
+def total_return(equity) -> float | np.ndarray:
     "Final over initial equity, minus 1."
     e = np.asarray(equity, dtype=float)
-    return float(e[-1] / e[0] - 1) if len(e) > 1 else 0.0
+    if e.shape[-1] < 2: return _out(np.zeros(e.shape[:-1]))
+    return _out(e[..., -1] / e[..., 0] - 1)
 
 # %% ../nbs/04_grading.ipynb #728e9eef
 SCORE_WEIGHTS = dict(sharpe=0.40, pnl=0.30, drawdown=0.15, activity=0.15)
@@ -53,24 +60,24 @@ SHARPE_SCALE, RETURN_SCALE, DRAWDOWN_LIMIT, ACTIVITY_FULL = 4.0, 0.05, 0.15, 0.2
 
 def score_components(m: dict) -> dict:
     "Map episode metrics (`sharpe`, `total_return`, `max_drawdown`, `activity`) to [0, 1] components."
-    s = m["sharpe"]
-    return dict(sharpe=max(0.0, math.tanh(s / SHARPE_SCALE)) if math.isfinite(s) else float(s > 0),
-                pnl=0.5 + 0.5 * math.tanh(m["total_return"] / RETURN_SCALE),
-                drawdown=max(0.0, 1.0 - abs(m["max_drawdown"]) / DRAWDOWN_LIMIT),
-                activity=min(1.0, m["activity"] / ACTIVITY_FULL))
+    return dict(sharpe=_out(np.maximum(0.0, np.tanh(np.asarray(m["sharpe"]) / SHARPE_SCALE))),  # tanh(inf) = 1
+                pnl=_out(0.5 + 0.5 * np.tanh(np.asarray(m["total_return"]) / RETURN_SCALE)),
+                drawdown=_out(np.maximum(0.0, 1.0 - np.abs(m["max_drawdown"]) / DRAWDOWN_LIMIT)),
+                activity=_out(np.minimum(1.0, np.asarray(m["activity"]) / ACTIVITY_FULL)))
 
-def composite_score(m: dict) -> float:
+def composite_score(m: dict) -> float | np.ndarray:
     "The task score in [0, 1]: 40% Sharpe + 30% P&L + 15% drawdown + 15% activity."
     c = score_components(m)
-    return float(sum(SCORE_WEIGHTS[k] * c[k] for k in SCORE_WEIGHTS))
+    return _out(sum(SCORE_WEIGHTS[k] * np.asarray(c[k]) for k in SCORE_WEIGHTS))
 
-def episode_metrics(equity, trade_steps: int, parse_errors: int = 0) -> dict:
-    "All episode metrics and the composite score from an equity curve (one value per day)."
+def episode_metrics(equity, trade_steps, parse_errors=0) -> dict:
+    "All episode metrics and the composite score from equity curve(s) (one value per day, last axis)."
     equity = np.asarray(equity, dtype=float)
     r = returns_from_equity(equity)
+    n = r.shape[-1]
     m = dict(sharpe=sharpe(r), sortino=sortino(r), max_drawdown=max_drawdown(equity),
-             total_return=total_return(equity), activity=trade_steps / max(1, len(r)),
-             n_steps=len(r), trade_steps=int(trade_steps), parse_errors=int(parse_errors))
+             total_return=total_return(equity), activity=_out(np.asarray(trade_steps) / max(1, n)),
+             n_steps=n, trade_steps=_out(np.asarray(trade_steps, int)), parse_errors=_out(np.asarray(parse_errors, int)))
     m["composite"] = composite_score(m)
     return m
 

@@ -14,59 +14,68 @@ __all__ = ['Fill', 'Portfolio']
 # %% ../nbs/03_market.ipynb #073e42ff
 @dataclass
 class Fill:
-    "What one `execute` call did."
-    n_trades: int = 0       # symbols with a non-zero traded quantity
-    turnover: float = 0.0   # traded notional, both sides
-    fees: float = 0.0       # fees paid
+    "What one `execute` call did (arrays of shape `(B,)` for a batch)."
+    n_trades: int | np.ndarray = 0       # symbols with a non-zero traded quantity
+    turnover: float | np.ndarray = 0.0   # traded notional, both sides
+    fees: float | np.ndarray = 0.0       # fees paid
 
 @dataclass
 class Portfolio:
-    "Cash and fractional positions in `n` symbols, with fees and slippage in basis points."
+    "Cash and fractional positions in `n` symbols (or a `batch` of such portfolios), with costs in bps."
     n: int
-    cash: float = 100_000.0
+    cash: float | np.ndarray = 100_000.0
     fee_bps: float = 10.0
     slippage_bps: float = 5.0
     allow_short: bool = False
     qty: np.ndarray = None
+    batch: int | None = None
 
     def __post_init__(self):
-        if self.cash < 0: raise ValueError(f"initial cash must be >= 0, got {self.cash}")
+        if np.any(np.asarray(self.cash) < 0): raise ValueError(f"initial cash must be >= 0, got {self.cash}")
         if self.fee_bps < 0 or self.slippage_bps < 0: raise ValueError("fee_bps and slippage_bps must be >= 0")
-        if self.qty is None: self.qty = np.zeros(self.n)
+        if self.batch is not None: self.cash = np.broadcast_to(np.asarray(self.cash, float), (self.batch,)).copy()
+        if self.qty is None: self.qty = np.zeros(self.n if self.batch is None else (self.batch, self.n))
 
-    def equity(self, prices: np.ndarray) -> float:
+    def equity(self, prices: np.ndarray) -> float | np.ndarray:
         "Cash plus the market value of the positions at `prices`."
-        return float(self.cash + self.qty @ prices)
+        v = self.cash + (self.qty * prices).sum(-1)
+        return float(v) if self.batch is None else v
 
     def weights(self, prices: np.ndarray) -> np.ndarray:
         "Each position's share of equity (0 where equity is 0)."
-        eq = self.equity(prices)
-        return self.qty * prices / eq if eq > 0 else np.zeros(self.n)
+        eq = np.asarray(self.equity(prices))[..., None]
+        return np.divide(self.qty * prices, eq, out=np.zeros_like(self.qty), where=eq > 0)
 
     def execute(self, fractions: np.ndarray, prices: np.ndarray) -> Fill:
         "Fill signed order `fractions` (see the convention above) at `prices` (the next open)."
         a = np.asarray(fractions, dtype=float)
         if not np.isfinite(a).all(): a = np.where(np.isfinite(a), a, 0.0)
         a = np.minimum(np.maximum(a, -1.0), 1.0)
+        if not a.any(): return Fill() if self.batch is None else Fill(*(np.zeros(self.batch) for _ in range(3)))
         fee, slip = self.fee_bps * 1e-4, self.slippage_bps * 1e-4
-        # sells first: they raise the cash the buys spend (one dot product per leg: this is the hot path)
-        sell_qty = np.where(a < 0, -a * self.qty, 0.0)
-        if self.allow_short: sell_qty = np.where((a < 0) & (self.qty <= 0), -a * self.cash / prices, sell_qty)
-        else: sell_qty = np.maximum(sell_qty, 0.0)
-        sell_gross = float(sell_qty @ prices) * (1 - slip)
-        sell_fees = sell_gross * fee
-        self.qty = self.qty - sell_qty
-        self.cash += sell_gross - sell_fees
-        # buys: fractions of the cash after sells, scaled to sum to at most 1
+        cash = np.asarray(self.cash, dtype=float)
+        # sells first: they raise the cash the buys spend
+        sell_qty = np.maximum(np.where(a < 0, -a * self.qty, 0.0), 0.0)
+        if self.allow_short: sell_qty = np.where((a < 0) & (self.qty <= 0), -a * cash[..., None] / prices, sell_qty)
+        sell_gross = (sell_qty * prices).sum(-1) * (1 - slip)
+        cash = cash + sell_gross * (1 - fee)
+        # buys: fractions of the cash after sells, scaled to sum to at most 1 (order-independent, no debt)
         buy = np.maximum(a, 0.0)
-        total = float(buy.sum())
-        if total > 1: buy, total = buy / total, 1.0
-        spend = total * self.cash
-        n_buys = int(np.count_nonzero(buy)) if spend > 0 else 0
-        if n_buys:
-            self.qty = self.qty + buy * (self.cash / ((1 + fee) * (1 + slip))) / prices  # fee comes out of the spend
-            self.cash -= spend
-            if -1e-9 * max(1.0, spend) < self.cash < 0: self.cash = 0.0  # float dust, never a debt
-        buy_notional = spend / (1 + fee) if n_buys else 0.0
-        return Fill(int(np.count_nonzero(sell_qty)) + n_buys, sell_gross + buy_notional,
-                    sell_fees + (spend - buy_notional if n_buys else 0.0))
+        total = buy.sum(-1)
+        over = total > 1
+        if over.any():
+            buy = buy / np.where(over, total, 1.0)[..., None]
+            total = np.minimum(total, 1.0)
+        spend = total * cash
+        # the fee comes out of the spend; slippage raises the fill price
+        self.qty = self.qty - sell_qty + buy * (cash / ((1 + fee) * (1 + slip)))[..., None] / prices
+        cash = cash - spend
+        cash = np.where((cash < 0) & (cash > -1e-9 * np.maximum(1.0, spend)), 0.0, cash)  # float dust, never a debt
+        buy_notional = spend / (1 + fee)
+        n_trades = np.count_nonzero(sell_qty, axis=-1) + np.where(spend > 0, np.count_nonzero(buy, axis=-1), 0)
+        fill = Fill(n_trades, sell_gross + buy_notional, sell_gross * fee + spend - buy_notional)
+        if self.batch is None:
+            self.cash = float(cash)
+            return Fill(int(fill.n_trades), float(fill.turnover), float(fill.fees))
+        self.cash = cash
+        return fill
