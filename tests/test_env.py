@@ -164,3 +164,23 @@ def test_checkers_pass():
     for mode in OBS_MODES:
         check_env(TradingEnv("hard", mode, "train"), skip_render_check=True)
     sb3_check(TradingEnv("hard", "numeric", "train"), warn=False)
+
+
+@pytest.mark.parametrize("task", sorted(TASKS))
+def test_vector_env_plays_the_single_envs_episodes(task):
+    from tradenb.env import TradingVectorEnv
+    B, L, N = 3, TASKS[task].n_steps, TASKS[task].n_symbols
+    venv = TradingVectorEnv(B, task, "test")
+    singles = [TradingEnv(task, "numeric", "test") for _ in range(B)]
+    vobs, _ = venv.reset(seed=21)
+    np.testing.assert_array_equal(vobs, np.stack([e.reset(seed=21 + i)[0] for i, e in enumerate(singles)]))
+    rng = np.random.default_rng(0)
+    for episode in range(2):  # the second episode comes from the same-step autoreset
+        for k in range(L):
+            a = rng.uniform(-1, 1, (B, N)).astype(np.float32)
+            vobs, vr, vterm, _, vinfo = venv.step(a)
+            outs = [e.step(ai) for e, ai in zip(singles, a)]
+            np.testing.assert_allclose(vr, [o[1] for o in outs], rtol=0, atol=1e-12)
+        assert vterm.all()
+        np.testing.assert_allclose(vinfo["score"], [o[4]["score"] for o in outs], atol=1e-12)
+        np.testing.assert_allclose(vobs, np.stack([e.reset()[0] for e in singles]), atol=1e-6)
