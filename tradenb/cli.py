@@ -13,7 +13,7 @@ import typer
 from .core import Config, project_root, run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'bench_env_cmd']
+__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'bench_env_cmd', 'bench_server_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -68,3 +68,21 @@ def bench_env_cmd(steps: int = typer.Option(20_000, help="steps per measurement"
     "Environment steps/s for each task x mode, beside gym-anytrading in the same run."
     from tradenb.bench import bench_env
     typer.echo(bench_env(steps=steps).to_string(index=False))
+
+# %% ../nbs/95_cli.ipynb #b9178453
+@bench_app.command("server")
+def bench_server_cmd(episodes: int = typer.Option(5, help="episodes per path (medium task)"),
+                     clients: int = typer.Option(20, help="concurrent HTTP clients")):
+    "In-process vs WebSocket vs plain-HTTP steps/s, and latency at N concurrent clients."
+    from tradenb.server import bench_server
+    for k, v in bench_server(episodes=episodes, clients=clients).items(): typer.echo(f"{k:>28}: {v}")
+
+# %% ../nbs/95_cli.ipynb #4f28aa8d
+@app.command()
+def serve(host: str = typer.Option("127.0.0.1", help="interface to bind"),
+          port: int = typer.Option(8000, help="TCP port"),
+          max_sessions: int = typer.Option(64, help="concurrent sessions (WebSocket + HTTP)"),
+          idle_timeout: float = typer.Option(600.0, help="seconds before an idle session expires")):
+    "Serve the environment over HTTP (OpenEnv routes + plain-HTTP sessions; docs at /docs)."
+    from tradenb.server import serve as _serve
+    _serve(host, port, max_sessions, idle_timeout)

@@ -20,8 +20,8 @@ from .market import Portfolio
 from .prompts import parse_action, render_observation
 
 # %% auto #0
-__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'TaskSpec', 'episode_windows', 'shipped_cube', 'numeric_features', 'TradingEnv',
-           'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
+__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'TaskSpec', 'episode_windows', 'shipped_cube', 'numeric_features', 'task_spaces',
+           'TradingEnv', 'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
 
 # %% ../nbs/05_env.ipynb #62b192ab
 ENV_VERSION = "1.0.0"
@@ -76,6 +76,17 @@ def numeric_features(cube: MarketCube) -> np.ndarray:
         cube.cache["numeric"] = np.clip(np.nan_to_num(scaled), -5, 5).astype(np.float32)
     return cube.cache["numeric"]
 
+# %% ../nbs/05_env.ipynb #3a37a0c1
+def task_spaces(task: str, obs_mode: str) -> tuple[gym.Space, gym.Space]:
+    "(observation_space, action_space) of `task` in `obs_mode`."
+    N = TASKS[task].n_symbols
+    if obs_mode == "numeric":
+        return (gym.spaces.Box(-5.0, 5.0, (N * (len(FEATURES) + 1) + 2,), np.float32),
+                gym.spaces.Box(-1.0, 1.0, (N,), np.float32))
+    # printable ASCII: Gymnasium's default Text charset is alphanumeric only
+    return (gym.spaces.Text(max_length=400 * N + 1000, charset=string.printable),
+            gym.spaces.Text(max_length=4096, charset=string.printable))
+
 # %% ../nbs/05_env.ipynb #ba20aa67
 class TradingEnv(gym.Env):
     "Daily trading on a real OHLCV panel. `obs_mode` 'text' (for LLMs) or 'numeric' (for RL)."
@@ -101,14 +112,8 @@ class TradingEnv(gym.Env):
         if len(self._starts) == 0:
             raise ValueError(f"No {L + 1}-day window in split {split!r} has {N} symbols with valid data "
                              f"({len(self.cube.symbols)} symbols, {int(self.in_split.sum())} days in the split)")
-        F = len(FEATURES)
-        self._obs_dim = N * (F + 1) + 2
-        if obs_mode == "numeric":
-            self.observation_space = gym.spaces.Box(-5.0, 5.0, (self._obs_dim,), np.float32)
-            self.action_space = gym.spaces.Box(-1.0, 1.0, (N,), np.float32)
-        else:
-            self.observation_space = gym.spaces.Text(max_length=400 * N + 1000, charset=string.printable)
-            self.action_space = gym.spaces.Text(max_length=4096, charset=string.printable)
+        self._obs_dim = N * (len(FEATURES) + 1) + 2
+        self.observation_space, self.action_space = task_spaces(task, obs_mode)
         self.symbols: list[str] = []
         self._k = None
 
