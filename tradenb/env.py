@@ -231,6 +231,11 @@ class TradingEnv(gym.Env):
                 "date": self._dates[self._k], "step": self._k, "equity": float(self._equity[self._k]),
                 "parse_error": parse_error, "hold": hold, "n_trades": n_trades}
 
+    def observed_features(self, lag: int = 0) -> np.ndarray:
+        "Raw `FEATURES` `(N, F)` of the episode's symbols on the observed day minus `lag` (never a later day)."
+        if lag < 0: raise ValueError("lag must be >= 0: the future is not observable")
+        return self.cube.features[self._s + self._k - lag, self._idx]
+
     def render(self):
         if self.render_mode == "ansi":
             return render_observation(self.cube, self._s + self._k, self._idx, self._k, self.spec_task.n_steps,
