@@ -389,6 +389,14 @@ def peak_rss_mb() -> float:
     "Peak resident memory of this process so far, MB (`resource.getrusage`)."
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
+def _quiet_progress(trainer) -> None:
+    "Keep the tqdm progress bar but not the per-step dict it prints (the health rows carry those numbers)."
+    from transformers.trainer_callback import ProgressCallback
+    class QuietProgress(ProgressCallback):
+        def on_log(self, args, state, control, logs=None, **kw): pass
+    if any(isinstance(c, ProgressCallback) for c in trainer.callback_handler.callbacks):
+        trainer.remove_callback(ProgressCallback); trainer.add_callback(QuietProgress)
+
 def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model directory, "tiny" or a Hugging Face id
                train_dataset, output_dir, callbacks=(), stop_after: int | None = None, # stop (as if interrupted) after N steps
                resume: bool = True, track: bool = True) -> dict:
@@ -420,6 +428,7 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
                                     train_dataset=train_dataset, processing_class=tok, peft_config=lora,
                                     callbacks=[health, *callbacks], temperature_start=stage.temperature_start,
                                     temperature_end=stage.temperature_end)
+    _quiet_progress(trainer)
     last = checkpoints(out)[-1] if resume and checkpoints(out) else None
     t0 = time.perf_counter()
     trainer.train(resume_from_checkpoint=str(last) if last else None)
