@@ -20,8 +20,12 @@ from .labeling import (ACTIONS, ORACLE_CLASSES, REGIMES, answer_text, conflictin
 from .prompts import SYSTEM_PROMPT, parse_action, strip_think
 
 # %% auto #0
-__all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'DATASET_SIZES', 'ORACLE_HORIZONS', 'GRPO_COLUMNS', 'dataset_size',
-           'rollout_decisions', 'decision_state', 'chat_prompt', 'grpo_prompt_set']
+__all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'DATASET_SIZES', 'ORACLE_HORIZONS', 'GRPO_COLUMNS', 'TEACHER_SYSTEM',
+           'CERTAINTY', 'dataset_size', 'rollout_decisions', 'decision_state', 'chat_prompt', 'grpo_prompt_set',
+           'TeacherRequest', 'Teacher', 'TemplateTeacher', 'teacher_messages', 'OpenAICompatibleTeacher', 'HFTeacher',
+           'teacher_from_env', 'split_completion', 'is_structured', 'stated_decision', 'leak_flags', 'example_quality',
+           'quality_summary', 'distill', 'datasets_dir', 'messages', 'template_orders', 'rule_reasoning',
+           'build_dataset', 'build_datasets']
 
 # %% ../nbs/11_distill.ipynb #49d3736b
 GENERATOR_VERSION = "1.0.0"
@@ -121,6 +125,8 @@ def decision_state(cfg: Config, rows: pd.DataFrame, split: str = "train", horizo
         raise ValueError(f"decision row {j} (date {out['date'].iloc[j]}): no oracle label inside split {split!r}")
     if any(v <= 0 for vv in out["volatility"] for v in vv):
         raise ValueError("a decision has zero trailing volatility (a flat price series)")
+    out["features"] = [cube.features[ti, ii].tolist() for ti, ii in zip(t, idx)]
+    out["macd_prev"] = [cube.features[ti - 1, ii, FEATURES.index("macd_hist")].tolist() for ti, ii in zip(t, idx)]
     out["oracle_class"] = oc
     acts = [[feasible_action(ORACLE_CLASSES[c][1], h, cs) for c, h in zip(cc, hh)]
             for cc, hh, cs in zip(oc, out["held"], out["cash_share"])]
@@ -146,14 +152,21 @@ def chat_prompt(observation: str) -> list[dict]:
 
 def grpo_prompt_set(cfg: Config, split: str = "train", n: int | None = None, task: str = "easy", seed: int = 0,
                     horizon: int = 5, # days of the `horizon_return` signal
-                    policy: str = "random", progress: bool = False):
+                    policy: str = "random", progress: bool = False,
+                    regime_balanced: bool = False, # draw 3n decisions, keep n spread evenly over the regimes
+                   ):
     "A `datasets.Dataset` of GRPO prompts with the market state needed to score an answer."
     from datasets import Dataset
     if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
     n = dataset_size(cfg, "grpo_prompts") if n is None else n
-    rows = rollout_decisions(cfg, split, task, n, seed, policy, forward_days=max(horizon, *ORACLE_HORIZONS),
+    pool = 3 * n if regime_balanced else n
+    rows = rollout_decisions(cfg, split, task, pool, seed, policy, forward_days=max(horizon, *ORACLE_HORIZONS),
                              progress=progress)
     st = decision_state(cfg, rows, split, horizon)
+    if regime_balanced:
+        from tradenb.labeling import balance
+        natural = st["action"].value_counts(normalize=True).to_dict()
+        st = balance(st, n, natural, {r: 1 / len(REGIMES) for r in REGIMES}, seed=seed, regime_col="regime0")
     return Dataset.from_dict({
         "prompt": [chat_prompt(o) for o in st.prompt_text], "symbols": st.symbols.tolist(), "date": st.date.tolist(),
         "close": st.close.tolist(), "next_return": st.next_return.tolist(), "horizon_return": st.horizon_return.tolist(),
@@ -161,3 +174,512 @@ def grpo_prompt_set(cfg: Config, split: str = "train", n: int | None = None, tas
         "held": st.held.tolist(), "cash_share": st.cash_share.tolist(), "regime": st.regime.tolist(),
         "oracle_actions": st.oracle_actions.tolist(), "step": st.step.tolist(), "task": [task] * len(st),
         "horizon": [horizon] * len(st)})
+
+# %% ../nbs/11_distill.ipynb #31ed4742
+@dataclass
+class TeacherRequest:
+    "What a teacher sees: the observation, the answer to explain, and the day-t indicators per symbol."
+    observation: str
+    label: str
+    symbols: list
+    actions: list          # per symbol: BUY / SELL / HOLD (the answer)
+    features: list         # per symbol: raw `FEATURES` at t
+    macd_prev: list        # per symbol: MACD histogram at t-1
+    held: list
+    cash_share: float
+    date: str = ""
+
+class Teacher:
+    "Interface: `reason(requests) -> list[str | None]`; `stats` counts what happened."
+    name, version = "teacher", "1"
+    def __init__(self): self.stats = dict(requests=0, failed=0)
+    def reason(self, requests: list[TeacherRequest]) -> list[str | None]: raise NotImplementedError
+
+_VOTE_NAMES = ("the SMA20/SMA50 trend", "the MACD histogram", "10-day momentum", "RSI")
+
+def _vol_word(v: float) -> str: return "high" if v > 0.35 else "low" if v < 0.18 else "moderate"
+
+def _symbol_lines(sym, f, macd_prev, held, action):
+    from tradenb.labeling import indicator_votes
+    from tradenb.prompts import bb_word, macd_words, rsi_word, trend_word
+    F = {k: f[j] for j, k in enumerate(FEATURES)}
+    trend = (f"{sym}: SMA20 vs SMA50 {F['trend']:+.1%} ({trend_word(F['trend'])}), "
+             f"10-day momentum {F['momentum']:+.1%}.")
+    mom = (f"{sym}: RSI {F['rsi_14']:.1f} ({rsi_word(F['rsi_14'])}), MACD histogram {F['macd_hist']:+.2f} "
+           f"({macd_words(F['macd_hist'], macd_prev)}), Bollinger %B {F['bb_pctb']:.2f} ({bb_word(F['bb_pctb'])}).")
+    risk = (f"{sym}: volatility {F['volatility']:.0%} annualised ({_vol_word(F['volatility'])}), volume z "
+            f"{F['volume_z']:+.1f}; {'a position is open' if held else 'no position yet'}.")
+    v = indicator_votes(np.asarray(f))
+    ups = [n for n, x in zip(_VOTE_NAMES, v) if x > 0]
+    downs = [n for n, x in zip(_VOTE_NAMES, v) if x < 0]
+    conflict = None
+    if ups and downs:
+        side = {"BUY": (ups, downs, "the bullish evidence outweighs it"),
+                "SELL": (downs, ups, "the bearish evidence outweighs it"),
+                "HOLD": (ups, downs, "with the evidence split, waiting is the better risk")}[action]
+        conflict = (f"{sym}: signals conflict: {', '.join(side[0])} against {', '.join(side[1])}; "
+                    f"however {side[2]}.")
+    return trend, mom, risk, conflict
+
+class TemplateTeacher(Teacher):
+    "Deterministic trend -> momentum -> risk -> decision reasoning from the day-t indicators."
+    name, version = "template", "1.0.0"
+    def __init__(self, max_symbols: int = 4): super().__init__(); self.max_symbols = max_symbols
+
+    def explain(self, r: TeacherRequest) -> str:
+        order = [j for j, a in enumerate(r.actions) if a != "HOLD"] or list(range(len(r.symbols)))
+        focus = order[: self.max_symbols]
+        parts = [_symbol_lines(r.symbols[j], r.features[j], r.macd_prev[j], r.held[j], r.actions[j]) for j in focus]
+        rest = len(r.symbols) - len(focus)
+        tail = f" The other {rest} stocks show no setup strong enough to act on." if rest else ""
+        trades = [(r.actions[j], r.symbols[j]) for j in range(len(r.symbols)) if r.actions[j] != "HOLD"]
+        conflicts = [p[3] for p in parts if p[3]]
+        size_note = ("Sizing: a partial position limits the damage if the read is wrong." if any(a == "BUY" for a, _ in trades)
+                     else "Reducing exposure protects the gains and the capital." if trades else
+                     "Standing aside keeps the risk unchanged.")
+        why = ("the setup favours the trade" if trades else "no setup is clear enough to pay the fees")
+        decision = "; ".join(l for l in r.label.splitlines())
+        return "\n".join([
+            "Trend: " + " ".join(p[0] for p in parts) + tail,
+            "Momentum: " + " ".join(p[1] for p in parts),
+            "Risk: " + " ".join(p[2] for p in parts) + f" Cash is {r.cash_share:.0%} of equity. " + size_note,
+            *(["Conflict: " + " ".join(conflicts)] if conflicts else []),
+            f"Decision: {decision} ({why}).",
+        ])
+
+    def reason(self, requests):
+        self.stats["requests"] += len(requests)
+        return [self.explain(r) for r in requests]
+
+# %% ../nbs/11_distill.ipynb #fe1590c0
+TEACHER_SYSTEM = """You write the reasoning of a disciplined trader. You are given the trader's observation and the
+decision that turned out to be right. Write the reasoning that leads to that decision using ONLY what the observation
+shows (day t and before). Never mention later prices or dates, never claim certainty ("will rise"). Use exactly four
+lines: "Trend: ...", "Momentum: ...", "Risk: ..." (volatility, position size, downside), and "Decision: <the decision>".
+If indicators disagree, say so and say why the decision follows one side."""
+
+def teacher_messages(r: TeacherRequest) -> list[dict]:
+    "The chat a teacher model gets for one request."
+    return [{"role": "system", "content": TEACHER_SYSTEM},
+            {"role": "user", "content": f"Observation:\n{r.observation}\n\nThe right decision:\n{r.label}\n\n"
+                                        "Write the four lines of reasoning."}]
+
+def _key(model: str, messages: list[dict]) -> str:
+    return hashlib.sha256(json.dumps([model, messages], sort_keys=True).encode()).hexdigest()
+
+class OpenAICompatibleTeacher(Teacher):
+    "A teacher behind any OpenAI-compatible chat endpoint, with retries, rate limit, JSONL cache and cost count."
+    name, version = "openai_compatible", "1.0.0"
+    def __init__(self, base_url: str | None = None, model: str | None = None, api_key: str | None = None,
+                 cache_path: Path | str | None = None, max_retries: int = 5, backoff: float = 1.0,
+                 max_backoff: float = 30.0, requests_per_minute: float | None = None, timeout: float = 60.0,
+                 temperature: float = 0.0, max_tokens: int = 400,
+                 price_in_per_m: float = 0.15, price_out_per_m: float = 0.60, sleep=time.sleep):
+        super().__init__()
+        self.base_url = (base_url or os.environ.get("TRADENB_TEACHER_BASE_URL") or "").rstrip("/")
+        if not self.base_url:
+            raise ValueError("OpenAICompatibleTeacher needs a base URL: pass base_url= or set TRADENB_TEACHER_BASE_URL "
+                             "(e.g. https://api.openai.com/v1)")
+        self.model = model or os.environ.get("TRADENB_TEACHER_MODEL", "gpt-4o-mini")
+        self.api_key = api_key or os.environ.get("TRADENB_TEACHER_API_KEY") or os.environ.get("OPENAI_API_KEY", "")
+        self.max_retries, self.backoff, self.max_backoff, self.sleep = max_retries, backoff, max_backoff, sleep
+        self.min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
+        self.temperature, self.max_tokens, self.timeout = temperature, max_tokens, timeout
+        self.prices = (price_in_per_m, price_out_per_m)
+        self.stats.update(http_calls=0, cached=0, retries=0, malformed=0, prompt_tokens=0, completion_tokens=0, cost_usd=0.0)
+        self._last = 0.0
+        self.cache_path = Path(cache_path) if cache_path else None
+        self.cache = {}
+        if self.cache_path and self.cache_path.exists():
+            for line in self.cache_path.read_text().splitlines():
+                try: rec = json.loads(line)
+                except json.JSONDecodeError: continue     # a line cut by an interruption
+                if isinstance(rec, dict) and "key" in rec and isinstance(rec.get("content"), str):
+                    self.cache[rec["key"]] = rec["content"]
+
+    def _throttle(self):
+        wait = self._last + self.min_interval - time.monotonic()
+        if wait > 0: self.sleep(wait)
+        self._last = time.monotonic()
+
+    def _wait(self, attempt: int, retry_after: str | None = None):
+        try: delay = float(retry_after) if retry_after is not None else None
+        except ValueError: delay = None
+        self.sleep(min(self.max_backoff, delay if delay is not None else self.backoff * 2 ** attempt))
+
+    def complete(self, messages: list[dict]) -> str | None:
+        "The endpoint's reply to `messages` (cached), or None after `max_retries` failed attempts."
+        import httpx
+        key = _key(self.model, messages)
+        self.stats["requests"] += 1
+        if key in self.cache:
+            self.stats["cached"] += 1
+            return self.cache[key]
+        url = f"{self.base_url}/chat/completions"
+        body = dict(model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens)
+        headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
+        for attempt in range(self.max_retries + 1):
+            self._throttle()
+            self.stats["http_calls"] += 1
+            try: resp = httpx.post(url, json=body, headers=headers, timeout=self.timeout)
+            except httpx.TransportError:
+                self.stats["retries"] += 1; self._wait(attempt); continue
+            if resp.status_code == 429 or resp.status_code >= 500:
+                self.stats["retries"] += 1; self._wait(attempt, resp.headers.get("retry-after")); continue
+            if resp.status_code >= 400:
+                raise RuntimeError(f"teacher endpoint {url} answered HTTP {resp.status_code}: {resp.text[:200]}")
+            try:
+                data = resp.json()
+                content = data["choices"][0]["message"]["content"]
+                if not isinstance(content, str): raise TypeError("content is not text")
+            except (ValueError, KeyError, IndexError, TypeError):
+                self.stats["malformed"] += 1; self._wait(attempt); continue
+            usage = data.get("usage") or {}
+            pt, ct = int(usage.get("prompt_tokens", 0) or 0), int(usage.get("completion_tokens", 0) or 0)
+            self.stats["prompt_tokens"] += pt; self.stats["completion_tokens"] += ct
+            self.stats["cost_usd"] += (pt * self.prices[0] + ct * self.prices[1]) / 1e6
+            self.cache[key] = content
+            if self.cache_path:
+                self.cache_path.parent.mkdir(parents=True, exist_ok=True)
+                with open(self.cache_path, "a") as f:
+                    f.write(json.dumps(dict(key=key, model=self.model, content=content, usage=usage)) + "\n")
+            return content
+        self.stats["failed"] += 1
+        return None
+
+    def reason(self, requests, progress: bool = False):
+        it = requests
+        if progress:
+            from tqdm.auto import tqdm
+            it = tqdm(requests, desc=f"teacher {self.model}")
+        return [self.complete(teacher_messages(r)) for r in it]
+
+# %% ../nbs/11_distill.ipynb #4dabcdc1
+class HFTeacher(Teacher):
+    "A local transformers chat model as teacher (greedy decoding, batched)."
+    name, version = "hf", "1.0.0"
+    def __init__(self, model_name: str = "tiny", cfg: Config | None = None, max_new_tokens: int = 256,
+                 batch_size: int = 8, model=None, tokenizer=None):
+        super().__init__()
+        if model is None:
+            from tradenb.lm import load_lm
+            model, tokenizer = load_lm(model_name, cfg or Config())
+        self.model, self.tok, self.model_name = model, tokenizer, model_name
+        self.max_new_tokens, self.batch_size = max_new_tokens, batch_size
+
+    def reason(self, requests, progress: bool = False):
+        import torch
+        out = []
+        for b in range(0, len(requests), self.batch_size):
+            chats = [teacher_messages(r) for r in requests[b: b + self.batch_size]]
+            texts = [self.tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+            enc = self.tok(texts, return_tensors="pt", padding=True).to(self.model.device)
+            with torch.no_grad():
+                gen = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, do_sample=False,
+                                          pad_token_id=self.tok.pad_token_id)
+            out += self.tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        self.stats["requests"] += len(requests)
+        return [o.strip() or None for o in out]
+
+def teacher_from_env(cfg: Config | None = None) -> Teacher:
+    "`TRADENB_TEACHER` = template (default) | api | hf (model from `TRADENB_TEACHER_MODEL`)."
+    kind = os.environ.get("TRADENB_TEACHER", "template")
+    if kind == "template": return TemplateTeacher()
+    if kind == "api":
+        cache = (cfg or Config()).data_dir/"datasets"/"teacher_cache.jsonl"
+        return OpenAICompatibleTeacher(cache_path=cache, requests_per_minute=float(os.environ.get("TRADENB_TEACHER_RPM", 500)))
+    if kind == "hf": return HFTeacher(os.environ.get("TRADENB_TEACHER_MODEL", "tiny"), cfg)
+    raise ValueError(f"Unknown TRADENB_TEACHER {kind!r}; use template, api or hf")
+
+# %% ../nbs/11_distill.ipynb #f9aa9fc0
+_SECTIONS = [re.compile(rf"(?im)^\s*{s}\s*:") for s in ("trend", "momentum", "risk", "decision")]
+_RISK = re.compile(r"\b(risk|volatil\w*|drawdown|stop|sizing|size|exposure|downside)\b", re.I)
+_RESOLVE = re.compile(r"\b(however|but|despite|although|outweigh\w*|conflict\w*|split|mixed|against)\b", re.I)
+CERTAINTY = re.compile(r"\bwill\s+(rise|fall|go\s+up|go\s+down|increase|decrease|drop|climb|rally|crash|rebound|gain|lose)\b"
+                       r"|\bguarantee[ds]?\b|\bcertain(ly)?\b|\bdefinitely\b|\bfor\s+sure\b|\bno\s+doubt\b"
+                       r"|\btomorrow'?s\s+(close|price|open)\b|\bin\s+hindsight\b", re.I)
+_DATE = re.compile(r"\b(\d{4}-\d{2}-\d{2})\b")
+_NUM = re.compile(r"\d+\.\d{2}\b")
+
+def split_completion(text: str) -> tuple[str, str]:
+    "(reasoning inside <think>, answer after it)."
+    m = re.search(r"<think>(.*?)</think>", text, re.S | re.I)
+    return (m.group(1).strip(), text[m.end():].strip()) if m else ("", text.strip())
+
+def is_structured(think: str) -> bool:
+    pos = [m.start() if (m := p.search(think)) else -1 for p in _SECTIONS]
+    return min(pos) >= 0 and pos == sorted(pos)
+
+def stated_decision(think: str) -> str | None:
+    "The text of the last `Decision:` line, one order per line."
+    found = re.findall(r"(?im)^\s*decision\s*:\s*(.+)$", think)
+    return found[-1].replace(";", "\n") if found else None
+
+def _direction(text: str, symbols) -> tuple | None:
+    p = parse_action(text or "", list(symbols))
+    if p.parse_error: return None
+    return tuple(np.sign(p.fractions).astype(int).tolist())
+
+def leak_flags(completion: str, prompt: str, date: str, future_prices=()) -> list[str]:
+    "Why `completion` may leak the future: later dates, unseen future closes, certainty words."
+    flags = []
+    d = pd.Timestamp(date)
+    if any(pd.Timestamp(x) > d for x in _DATE.findall(completion) if _valid_date(x)): flags.append("future_date")
+    shown = set(_NUM.findall(prompt))
+    if any(p in set(_NUM.findall(completion)) - shown for p in future_prices): flags.append("future_price")
+    if CERTAINTY.search(completion): flags.append("certainty")
+    return flags
+
+def _valid_date(x: str) -> bool:
+    try: pd.Timestamp(x); return True
+    except ValueError: return False
+
+def example_quality(completion: str, label: str, symbols, prompt: str, date: str, conflict: bool,
+                    oracle_label: str | None = None, future_prices=()) -> dict:
+    "Per-example quality fields (see above)."
+    think, answer = split_completion(completion)
+    ans_dir, lab_dir = _direction(answer, symbols), _direction(label, symbols)
+    stated = stated_decision(think)
+    return dict(structured=is_structured(think) and ans_dir is not None,
+                risk=bool(_RISK.search(think)),
+                conflict=bool(conflict),
+                conflict_resolved=bool(conflict) and bool(_RESOLVE.search(think)) and stated is not None,
+                label_agreement=ans_dir is not None and ans_dir == lab_dir
+                                and (stated is None or _direction(stated, symbols) == lab_dir),
+                oracle_agreement=oracle_label is not None and ans_dir is not None and ans_dir == _direction(oracle_label, symbols),
+                leaks=leak_flags(completion, prompt, date, future_prices),
+                chars=len(completion), words=len(completion.split()))
+
+def quality_summary(q: pd.DataFrame) -> dict:
+    "Dataset-level percentages from per-example quality rows."
+    conf = q[q.conflict]
+    return dict(structured_pct=100 * q.structured.mean(), risk_pct=100 * q.risk.mean(),
+                conflict_pct=100 * conf.conflict_resolved.mean() if len(conf) else float("nan"),
+                conflict_share_pct=100 * q.conflict.mean(),
+                label_agreement_pct=100 * q.label_agreement.mean(), oracle_agreement_pct=100 * q.oracle_agreement.mean(),
+                leak_flags=int(sum(len(x) > 0 for x in q.leaks)),
+                mean_chars=q.chars.mean(), median_chars=q.chars.median(), p95_chars=q.chars.quantile(0.95),
+                mean_words=q.words.mean())
+
+# %% ../nbs/11_distill.ipynb #b6f829a9
+def _requests(st: pd.DataFrame, label_col: str = "label", actions_col: str = "oracle_actions") -> list[TeacherRequest]:
+    return [TeacherRequest(o, l, s, a, f, m, h, c, d) for o, l, s, a, f, m, h, c, d in zip(
+        st.prompt_text, st[label_col], st.symbols, st[actions_col], st.features, st.macd_prev, st.held,
+        st.cash_share, st.date)]
+
+def _future_prices(cube, t: int, idx, days: int = 15) -> list[str]:
+    return [f"{p:.2f}" for p in cube.close[t + 1: t + 1 + days, idx].ravel() if np.isfinite(p)]
+
+def distill(st: pd.DataFrame, n: int, teacher: Teacher, cube, label_col: str = "label",
+            actions_col: str = "oracle_actions", batch: int = 64, progress: bool = False) -> tuple[pd.DataFrame, dict]:
+    "The first `n` rows of `st` (in order) that the teacher explains validly; rejected ones are replaced within their action class."
+    if len(st) < n: raise ValueError(f"only {len(st)} candidates for {n} examples")
+    st = st.reset_index(drop=True)
+    want = st.iloc[:n]["action"].value_counts().to_dict()
+    queue = {a: list(st.index[st.action == a]) for a in want}
+    pos = {a: 0 for a in want}
+    kept, rejected = [], {"teacher_failed": 0, "unstructured": 0, "disagrees": 0, "leak": 0}
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+        bar = tqdm(total=n, desc=f"distill ({teacher.name})")
+    while True:
+        todo = []
+        for a, k in want.items():
+            have = sum(1 for _, r in kept if r == a)
+            need = k - have
+            while need > 0 and pos[a] < len(queue[a]) and len(todo) < batch:
+                todo.append(queue[a][pos[a]]); pos[a] += 1; need -= 1
+            if need > 0 and pos[a] >= len(queue[a]) and not todo:
+                raise ValueError(f"ran out of {a} candidates: {have} of {k} kept after rejections {rejected}; "
+                                 "add candidates or check the teacher")
+        if not todo: break
+        texts = teacher.reason(_requests(st.loc[todo], label_col, actions_col))
+        for j, text in zip(todo, texts):
+            r = st.loc[j]
+            if not isinstance(text, str) or not text.strip(): rejected["teacher_failed"] += 1; continue
+            completion = f"<think>\n{text.strip()}\n</think>\n{r[label_col]}"
+            q = example_quality(completion, r[label_col], r.symbols, r.prompt_text, r.date, any(r.conflict),
+                                r.get("label"), _future_prices(cube, r.t, r.idx))
+            if not q["structured"]: rejected["unstructured"] += 1; continue
+            if not q["label_agreement"]: rejected["disagrees"] += 1; continue
+            if q["leaks"]: rejected["leak"] += 1; continue
+            kept.append((j, r.action)); st.loc[j, "completion"] = completion
+            if bar is not None: bar.update(1)
+    if bar is not None: bar.close()
+    out = st.loc[[j for j, _ in kept]].reset_index(drop=True)
+    return out, dict(rejected=rejected, n_rejected=sum(rejected.values()), teacher=teacher.name,
+                     teacher_stats=dict(teacher.stats))
+
+# %% ../nbs/11_distill.ipynb #0bbc6c70
+def datasets_dir(cfg: Config) -> Path:
+    "Where datasets go: `<output_dir>/datasets` when set, else `data/datasets`."
+    return (Path(cfg.output_dir) if cfg.output_dir else cfg.data_dir)/"datasets"
+
+def messages(observation: str, completion: str) -> list[dict]:
+    return chat_prompt(observation) + [{"role": "assistant", "content": completion}]
+
+def template_orders(features: list, held: list, cash_share: float, symbols: list) -> tuple[list[str], str]:
+    "The v2 rule: indicator consensus -> action (size by strength), made feasible; (actions, answer text)."
+    from tradenb.labeling import indicator_votes
+    acts, orders = [], []
+    for f, h, s in zip(features, held, symbols):
+        net = int(indicator_votes(np.asarray(f)).sum())
+        a = "BUY" if net >= 2 else "SELL" if net <= -2 else "HOLD"
+        a = feasible_action(a, h, cash_share)
+        size = (0.5 if net >= 3 else 0.25) if a == "BUY" else (1.0 if net <= -3 else 0.5)
+        acts.append(a); orders.append((a, s, size))
+    return acts, answer_text(orders)
+
+def rule_reasoning(r) -> str:
+    "v1's reasoning: what the RSI/MACD rule saw, one clause per symbol (first three)."
+    out = []
+    for s, f, mp in list(zip(r.symbols, r.features, r.macd_prev))[:3]:
+        rsi, macd = f[FEATURES.index("rsi_14")], f[FEATURES.index("macd_hist")]
+        out.append(f"{s} RSI {rsi:.0f}, MACD {'rising' if macd > mp else 'falling'}")
+    fired = "a rule fires" if r.target != "HOLD" else "no rule fires"
+    return "; ".join(out) + f"; {fired}."
+
+def _with_target(st: pd.DataFrame, targets: list[str], target_actions: list[list[str]]) -> pd.DataFrame:
+    st = st.copy()
+    st["target"], st["target_actions"] = targets, target_actions
+    st["action"] = [_primary(a) for a in target_actions]
+    return st
+
+def _actions_of(text: str, symbols) -> list[str]:
+    f = parse_action(text, list(symbols)).fractions
+    return ["BUY" if x > 0 else "SELL" if x < 0 else "HOLD" for x in f]
+
+# %% ../nbs/11_distill.ipynb #b293fc8b
+def _candidates(cfg, task, n, seed, policy="random"):
+    return decision_state(cfg, rollout_decisions(cfg, "train", task, n, seed, policy, forward_days=max(ORACLE_HORIZONS)))
+
+def _balanced_pool(st: pd.DataFrame, n: int, seed: int, regime_mix=None) -> pd.DataFrame:
+    "`n` balanced rows first, then every other candidate (replacements for rejections)."
+    from tradenb.labeling import DEFAULT_ACTION_MIX, balance
+    first = balance(st, n, DEFAULT_ACTION_MIX, regime_mix, seed=seed, regime_col="regime0")
+    rest = st.drop(index=first.index).sample(frac=1.0, random_state=seed)
+    return pd.concat([first, rest])
+
+def _build_sft(cfg: Config, name: str, n: int, teacher: Teacher | None, cube, progress: bool) -> tuple[pd.DataFrame, dict]:
+    seed, info = cfg.seed, {}
+    uniform = {r: 1 / len(REGIMES) for r in REGIMES}
+    if name == "sft_v1_rule":
+        n1 = round(n * 4 / 7)
+        parts = []
+        for task, k, s in (("easy", n1, seed), ("medium", n - n1, seed + 1)):
+            st = _candidates(cfg, task, k, s, policy="rule")
+            st = _with_target(st, st.behaviour_action.tolist(), [_actions_of(a, sy) for a, sy in zip(st.behaviour_action, st.symbols)])
+            st["completion"] = [f"<think>\n{rule_reasoning(r)}\n</think>\n{r.target}" for r in st.itertuples()]
+            st["task"] = task
+            parts.append(st)
+        return pd.concat(parts, ignore_index=True), dict(teacher="rule", n_rejected=0)
+    if name == "sft_v2_balanced":
+        st = _candidates(cfg, "easy", 4 * n, seed)
+        acts, texts = zip(*(template_orders(f, h, c, s) for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
+        st = _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed)
+        st["task"] = "easy"
+        return distill(st, n, TemplateTeacher(), cube, "target", "target_actions", progress=progress)
+    teacher = teacher or teacher_from_env(cfg)
+    if name == "sft_v3_distilled":
+        st = _candidates(cfg, "easy", 5 * n, seed)
+        st = _balanced_pool(_with_target(st, st.label.tolist(), st.oracle_actions.tolist()), n, seed, uniform)
+        st["task"] = "easy"
+        return distill(st, n, teacher, cube, "target", "target_actions", progress=progress)
+    if name == "sft_seed003_mix":
+        n1 = n // 2
+        single = _candidates(cfg, "easy", 4 * n1, seed)
+        single = _balanced_pool(_with_target(single, single.label.tolist(), single.oracle_actions.tolist()), n1, seed)
+        single["task"] = "easy"
+        multi = _candidates(cfg, "medium", 2 * (n - n1), seed + 1)
+        multi = _with_target(multi, multi.label.tolist(), multi.oracle_actions.tolist()); multi["task"] = "medium"
+        a, ia = distill(single, n1, teacher, cube, "target", "target_actions", progress=progress)
+        b, ib = distill(multi, n - n1, teacher, cube, "target", "target_actions", progress=progress)
+        rej = {k: ia["rejected"][k] + ib["rejected"][k] for k in ia["rejected"]}
+        return pd.concat([a, b], ignore_index=True), dict(rejected=rej, n_rejected=sum(rej.values()), teacher=teacher.name,
+                                                        teacher_stats=dict(teacher.stats))
+    raise ValueError(f"Unknown SFT dataset {name!r}")
+
+# %% ../nbs/11_distill.ipynb #76d972ab
+def _shares(actions) -> dict:
+    s = pd.Series(list(actions)).value_counts(normalize=True)
+    return {f"{a.lower()}_share": float(s.get(a, 0.0)) for a in ACTIONS}
+
+def _card(name, cfg, rows: pd.DataFrame, summary: dict, info: dict, split: str) -> dict:
+    lo, hi = split_bounds(split, cfg.universe)
+    return dict(name=name, generator_version=GENERATOR_VERSION, format="chat messages (system, user, assistant)"
+                if name != "grpo_prompts" else "GRPO prompt + market state (see tradenb.distill.GRPO_COLUMNS)",
+                source_split=split, split_bounds=[str(lo.date()) if lo.year > 1700 else None, str(hi.date()) if hi.year < 2200 else None],
+                dates=[str(rows.date.min()), str(rows.date.max())], n_examples=len(rows),
+                tasks=rows.task.value_counts().to_dict() if "task" in rows else None,
+                action_distribution=rows.action.value_counts().to_dict(),
+                regime_distribution=rows.regime0.value_counts().to_dict(), quality=summary,
+                teacher=info.get("teacher"), rejections=info.get("rejected"), teacher_stats=info.get("teacher_stats"),
+                run_record=run_record(cfg, None))
+
+def _write_card(path: Path, card: dict):
+    (path/"card.json").write_text(json.dumps(card, indent=2, default=str))
+    q = card["quality"]
+    lines = [f"# {card['name']}", "", f"Generated by tradenb.distill (generator {card['generator_version']}); "
+             f"{card['n_examples']} examples from the {card['source_split']} split ({card['dates'][0]} .. {card['dates'][1]}).",
+             "", f"Format: {card['format']}.", "", "| field | value |", "|---|---|"]
+    for k in ("tasks", "action_distribution", "regime_distribution", "teacher", "rejections"):
+        lines.append(f"| {k} | {card[k]} |")
+    lines += [f"| {k} | {v:.1f} |" if isinstance(v, float) else f"| {k} | {v} |" for k, v in q.items()]
+    lines += ["", "Run record: `" + json.dumps(card["run_record"], default=str) + "`", ""]
+    (path/"README.md").write_text("\n".join(lines))
+
+def build_dataset(cfg: Config, name: str, n: int | None = None, teacher: Teacher | None = None,
+                  save: bool = True, progress: bool = False):
+    "Build dataset `name` (size from the profile unless `n`); return `(datasets.Dataset, results row)`."
+    from datasets import Dataset
+    n = dataset_size(cfg, name) if n is None else n
+    env = TradingEnv("easy", "text", "train", config=cfg)
+    cube, t0 = env.cube, time.perf_counter()
+    if name == "grpo_prompts":
+        ds = grpo_prompt_set(cfg, "train", n, "easy", cfg.seed, regime_balanced=True, progress=progress)
+        rows = pd.DataFrame(dict(date=ds["date"], action=[_primary(a) for a in ds["oracle_actions"]],
+                                 regime0=[r[0] for r in ds["regime"]], task=ds["task"]))
+        summary = {k: float("nan") for k in ("structured_pct", "risk_pct", "conflict_pct", "label_agreement_pct",
+                                              "oracle_agreement_pct", "mean_chars")}
+        summary["leak_flags"] = 0
+        info = dict(teacher=None, n_rejected=0)
+    else:
+        rows, info = _build_sft(cfg, name, n, teacher, cube, progress)
+        if len(rows) != n: raise RuntimeError(f"{name}: built {len(rows)} examples, expected {n}")
+        q = pd.DataFrame([example_quality(r.completion, r.target, r.symbols, r.prompt_text, r.date, any(r.conflict),
+                                          r.label, _future_prices(cube, r.t, r.idx)) for r in rows.itertuples()])
+        summary = quality_summary(q)
+        ds = Dataset.from_dict(dict(
+            messages=[messages(o, c) for o, c in zip(rows.prompt_text, rows.completion)],
+            date=rows.date.tolist(), symbols=rows.symbols.tolist(), task=rows.task.tolist(), action=rows.action.tolist(),
+            regime=rows.regime0.tolist(), target=rows.target.tolist(), oracle_label=rows.label.tolist(),
+            step=rows.step.astype(int).tolist()))
+    secs = time.perf_counter() - t0
+    card = _card(name, cfg, rows, summary, info, "train")
+    if save:
+        path = datasets_dir(cfg)/name
+        ds.save_to_disk(str(path))
+        _write_card(path, card)
+    row = dict(dataset=name, split="train", n_examples=len(ds), **_shares(rows.action),
+               **{k: summary.get(k) for k in ("structured_pct", "risk_pct", "conflict_pct", "label_agreement_pct",
+                                              "oracle_agreement_pct", "leak_flags", "mean_chars")},
+               n_rejected=info.get("n_rejected", 0), teacher=info.get("teacher"), seconds=round(secs, 2),
+               generator_version=GENERATOR_VERSION)
+    row.update({k: v for k, v in run_record(cfg, None).items() if k not in row})
+    return ds, row
+
+def build_datasets(cfg: Config, names=None, teacher: Teacher | None = None, progress: bool = True) -> pd.DataFrame:
+    "Build every dataset in `names` (default: all), save them with cards, write `results/datasets.csv`."
+    names = list(names or DATASET_NAMES)
+    unknown = [x for x in names if x not in DATASET_NAMES]
+    if unknown: raise ValueError(f"Unknown dataset name(s) {unknown}; choose from {list(DATASET_NAMES)}")
+    rows = [build_dataset(cfg, name, teacher=teacher, progress=progress)[1] for name in names]
+    table = pd.DataFrame(rows)
+    cfg.ensure_dirs()
+    out = cfg.results_dir/"datasets.csv"
+    if out.exists() and set(names) != set(DATASET_NAMES):   # a partial rebuild keeps the other rows
+        old = pd.read_csv(out)
+        table = pd.concat([old[~old.dataset.isin(names)], table], ignore_index=True)
+    table.to_csv(out, index=False)
+    return table
