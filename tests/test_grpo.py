@@ -117,6 +117,9 @@ def test_mix_weights_episode_return_over_sqrt_horizon():
     got = mix_reward(["BUY RELIANCE 1"], horizon=4, **c)[0]
     assert got == pytest.approx(0.7 * math.tanh(1.5 * 0.04 / (0.01 * 2)))
     assert mix_reward(["SELL RELIANCE 1"], horizon=4, **c)[0] == pytest.approx(-got)
+    # a dataset `horizon` column (per row) reaches the TRL-facing wrapper and wins over the stage's horizon
+    assert FUNCS["mix"](["BUY RELIANCE 1"], horizon=[4], **c)[0] == pytest.approx(got)
+    assert FUNCS["mix"](["BUY RELIANCE 1"], **c)[0] != pytest.approx(got)     # stage default is 5 days
 
 
 def test_multi_symbol_exposure_is_normalised_and_nan_data_is_skipped():

@@ -19,7 +19,7 @@ __all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'KEEP_TOKENS', 
            'format_reward', 'reasoning_score', 'reasoning_reward', 'trading_reward', 'prediction_reward', 'mix_reward',
            'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward', 'GRPOStageConfig',
            'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse', 'health_callback', 'checkpoints',
-           'peak_rss_mb', 'train_grpo']
+           'peak_rss_mb', 'train_grpo', 'hold_share_conversations', 'quick_sft', 'hold_collapse_demo']
 
 # %% ../nbs/14_grpo.ipynb #a15b2cba
 PROMPT_COLUMNS = ("prompt", "symbols", "date", "close", "next_return", "horizon_return", "volatility", "signal", "label")
@@ -162,13 +162,16 @@ def prediction_reward(completions, symbols, next_return, **kwargs) -> list[float
         out.append(float((np.abs(f[ok]) * np.sign(f[ok] * r[ok])).sum() / np.abs(f[ok]).sum()) if ok.any() else 0.0)
     return out
 
-def mix_reward(completions, symbols, next_return, horizon_return, volatility, horizon: int = 5,
+def mix_reward(completions, symbols, next_return, horizon_return, volatility,
+               horizon=5, # days behind `horizon_return`: one int, or a per-row list (the dataset's `horizon` column)
                step_weight: float = 0.3, **kwargs) -> list[float]:
     "The v2.1 reward: 30% step P&L (next_return) + 70% episode return (horizon_return over σ√h), each as tanh(1.5 z)."
     n = len(completions)
     for c, v in dict(next_return=next_return, horizon_return=horizon_return, volatility=volatility).items(): _per_row({c: v}, c, n)
-    return [step_weight * math.tanh(1.5 * _z(p, r, v)) + (1 - step_weight) * math.tanh(1.5 * _z(p, h, v, math.sqrt(horizon)))
-            for p, r, h, v in zip(parsed(completions, symbols), next_return, horizon_return, volatility)]
+    hs = _per_row(dict(horizon=horizon), "horizon", n) if isinstance(horizon, (list, tuple)) else [horizon] * n
+    hs = [h if math.isfinite(_f(h)) and _f(h) > 0 else 1 for h in hs]
+    return [step_weight * math.tanh(1.5 * _z(p, r, v)) + (1 - step_weight) * math.tanh(1.5 * _z(p, hr, v, math.sqrt(_f(h))))
+            for p, r, hr, v, h in zip(parsed(completions, symbols), next_return, horizon_return, volatility, hs)]
 
 def hold_penalty_reward(completions, symbols, signal, **kwargs) -> list[float]:
     "−(share of symbols with a clear signal) for an answer that takes no position; 0 for any position or a parse error."
@@ -195,7 +198,8 @@ def decode_keeping_think(tokenizer, ids) -> str:
 
 def reward_funcs(horizon: int = 5, step_weight: float = 0.3, tokenizer=None) -> list:
     "The six reward functions, in `REWARD_NAMES` order, named for TRL's logs; with `tokenizer`, texts come from `completion_ids`."
-    def mix(completions, **kw): return mix_reward(completions, horizon=horizon, step_weight=step_weight, **kw)
+    def mix(completions, **kw):   # a dataset `horizon` column (one value per row) wins over the stage's
+        return mix_reward(completions, horizon=kw.pop("horizon", horizon), step_weight=step_weight, **kw)
     fs = [format_reward, reasoning_reward, trading_reward, prediction_reward, mix, hold_penalty_reward]
     out = []
     for name, f in zip(REWARD_NAMES, fs):
@@ -329,9 +333,11 @@ def _history(x) -> list[dict]:
         return [x]
     return list(getattr(x, "log_history", x))
 
-def collapse_stats(history) -> dict:
-    "Mean `frac_reward_zero_std`, HOLD share and reward std over the logged steps of `history`."
-    rows = _history(history)
+def collapse_stats(history, tail: float = 1.0, # use the last `tail` share of the logged steps
+                  ) -> dict:
+    "Mean `frac_reward_zero_std`, HOLD share and reward std over (the last `tail` of) the logged steps of `history`."
+    rows = [r for r in _history(history) if "frac_reward_zero_std" in r]
+    rows = rows[len(rows) - max(1, math.ceil(tail * len(rows))):] if rows else rows
     def mean(k):
         v = [float(r[k]) for r in rows if r.get(k) is not None and math.isfinite(float(r[k]))]
         return float(np.mean(v)) if v else None
@@ -341,9 +347,10 @@ def collapse_stats(history) -> dict:
 def hold_collapse(history, # a trainer's `log_history`, `health_rows`, a dict of metric lists, or a `train_grpo` result
                   threshold: float = 0.5, # flag at or above this mean `frac_reward_zero_std`
                   hold_threshold: float = 0.5, # ...when at least this share of completions take no position (if logged)
+                  tail: float = 0.5, # judge the last half of the run (early steps still carry format noise)
                  ) -> bool:
     "True when GRPO gets no signal from a policy that mostly holds (HOLD collapse)."
-    s = collapse_stats(history)
+    s = collapse_stats(history, tail)
     if s["frac_reward_zero_std"] is None:
         raise ValueError("no 'frac_reward_zero_std' in the history: is this a GRPO run's log?")
     return s["frac_reward_zero_std"] >= threshold and (s["hold_share"] is None or s["hold_share"] >= hold_threshold)
@@ -455,3 +462,55 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
             record=run_record(cfg, "easy"), step_metrics={k: [r.get(k, math.nan) for r in rows] for k in HEALTH_KEYS
                                                           if any(k in r for r in rows)})
     return res
+
+# %% ../nbs/14_grpo.ipynb #014ab0ff
+def _demo_think(row) -> str:
+    s, sig, v, r = row["symbols"][0], row["signal"][0], row["volatility"][0], row["next_return"][0]
+    return (f"<think>{s}: trend {'up' if sig > 0 else 'down' if sig < 0 else 'mixed'}, "
+            f"momentum {'rising' if r > 0 else 'falling'}, risk {'high' if v > 0.02 else 'moderate'}.</think>")
+
+def hold_share_conversations(rows, p_hold: float, # share of answers that are HOLD
+                             seed: int = 0, name_symbol: bool = False):
+    "SFT chats (`messages`) from GRPO rows: HOLD with probability `p_hold`, else the horizon's direction."
+    from datasets import Dataset
+    rng, out = np.random.default_rng(seed), []
+    for r in rows:
+        sym = f"{r['symbols'][0]} " if name_symbol else ""
+        act = "HOLD" if rng.random() < p_hold else (f"BUY {sym}0.5" if r["horizon_return"][0] > 0 else f"SELL {sym}1.0")
+        out.append({"messages": list(r["prompt"]) + [{"role": "assistant", "content": f"{_demo_think(r)}\n{act}"}]})
+    return Dataset.from_list(out)
+
+def quick_sft(cfg: Config, model_path, conversations, out_dir, steps: int = 40, lr: float = 1e-3, batch_size: int = 8) -> Path:
+    "Full fine-tune of a small model on `conversations` (assistant tokens only), saved with its tokenizer to `out_dir`."
+    import shutil, torch
+    from trl import SFTConfig, SFTTrainer
+    from tradenb.lm import load_lm
+    torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
+    seed_everything(cfg.seed)
+    model, tok = load_lm(str(model_path), cfg.replace(device="cpu")); model.train()
+    out = Path(out_dir)
+    args = SFTConfig(output_dir=str(out/"_sft"), max_steps=steps, per_device_train_batch_size=batch_size, learning_rate=lr,
+                     lr_scheduler_type="cosine", warmup_steps=max(1, steps // 10), use_cpu=True, report_to="none",
+                     assistant_only_loss=True, max_length=1024, save_strategy="no", logging_steps=max(1, steps // 4),
+                     seed=cfg.seed, disable_tqdm=True)
+    tr = SFTTrainer(model=model, args=args, train_dataset=conversations, processing_class=tok)
+    tr.train()
+    tr.save_model(str(out)); tok.save_pretrained(str(out))
+    src = Path(model_path if Path(str(model_path)).is_dir() else cfg.models_dir/"tiny")/"tradenb_tiny.json"
+    if src.exists(): shutil.copy(src, out/"tradenb_tiny.json")     # load_lm then reloads the fast tokenizer as saved
+    shutil.rmtree(out/"_sft", ignore_errors=True)
+    return out
+
+def hold_collapse_demo(cfg: Config, out_dir, n_rows: int = 96, hold_shares=(("hold91", 0.91), ("balanced", 1 / 3)),
+                       sft_steps: int = 40, grpo_steps: int = 10, batch_size: int = 16, model_path=None) -> dict:
+    "SFT the tiny model on each HOLD share, run a short GRPO from each; return their `train_grpo` results by name."
+    from tqdm.auto import tqdm
+    rows = prompt_set(cfg, "train", n_rows, "easy", cfg.seed)
+    model_path = model_path or cfg.models_dir/"tiny"
+    out = {}
+    for name, p in tqdm(hold_shares, desc="HOLD-collapse demo"):
+        sft_dir = quick_sft(cfg, model_path, hold_share_conversations(rows, p, cfg.seed), Path(out_dir)/f"{name}-sft", sft_steps)
+        stage = GRPOStageConfig.for_profile(cfg, steps=grpo_steps, batch_size=batch_size)
+        out[name] = train_grpo(cfg, stage, sft_dir, rows, Path(out_dir)/f"{name}-grpo", track=False)
+        out[name]["p_hold_sft"] = p
+    return out
