@@ -136,7 +136,7 @@ def train_sb3(rl: RLConfig, cfg: Config) -> tuple["SB3Agent", dict]:
     path = cfg.models_dir/"rl"/f"{rl.algo}_{rl.task}_s{rl.seed}.zip"
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    return SB3Agent.load(path), dict(**asdict(rl), seconds=secs, steps_per_s=rl.total_timesteps / secs, path=str(path))
+    return SB3Agent(model, f"{rl.algo.upper()} ({path.stem})", discrete), dict(**asdict(rl), seconds=secs, steps_per_s=rl.total_timesteps / secs, path=str(path))
 
 class SB3Agent(Agent):
     "A trained SB3 policy acting deterministically on numeric observations."

@@ -13,7 +13,8 @@ import typer
 from .core import Config, project_root, run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'bench_env_cmd', 'bench_server_cmd', 'serve']
+__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'bench_env_cmd',
+           'bench_server_cmd', 'bench_lm_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -62,6 +63,47 @@ def reproduce(profile: str = typer.Option("smoke", help="smoke (CPU, minutes) or
     "Run the notebooks end to end with papermill, regenerating results/ and figures/."
     run_notebooks(profile, only, output_dir, executed_dir)
 
+# %% ../nbs/95_cli.ipynb #b78b3863
+@app.command()
+def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random | rsi | ppo | dqn | llm | a model name/dir | a .zip"),
+             task: list[str] = typer.Option(None, help="task(s); default: every task"),
+             split: str = typer.Option("test", help="train | val | test"),
+             episodes: int = typer.Option(None, help="episodes per task (default: the profile's)"),
+             all_agents: bool = typer.Option(False, "--all", help="re-score every saved agent on the current env version"),
+             profile: str = typer.Option("smoke", help="smoke or full"),
+             lm: str = typer.Option(None, help="language model for --agent llm (default: the profile's)"),
+             output_dir: Path = typer.Option(None, help="write results/ and figures/ here"),
+             track: bool = typer.Option(True, help="log runs to MLflow")):
+    "Score agents on the saved episode sets (mean and 95% CI per task)."
+    from tradenb.env import TASKS
+    from tradenb.evaluate import evaluate_all, make_agent, write_leaderboard
+    if not all_agents and not agent: raise typer.BadParameter("give --agent NAME or --all")
+    tasks = task or list(TASKS)
+    if bad := [t for t in tasks if t not in TASKS]: raise typer.BadParameter(f"unknown task(s) {bad}; choose from {list(TASKS)}")
+    over = dict(output_dir=Path(output_dir).resolve() if output_dir else None, **({"lm_name": lm} if lm else {}))
+    cfg = Config.from_profile(profile, **over)
+    agents = None if all_agents else [(agent, None)]
+    try: lb, eps = evaluate_all(cfg, tasks, split, agents=agents, n_episodes=episodes, track=track)
+    except FileNotFoundError as e: raise typer.BadParameter(str(e))
+    cols = ["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high", "return_mean",
+            "hold_share", "parse_error_rate", "env_version", "task_version"]
+    typer.echo(lb[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
+    if all_agents:
+        paths = write_leaderboard(lb, eps, cfg, name="leaderboard")
+        typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['fig']}")
+
+# %% ../nbs/95_cli.ipynb #b6982bef
+@app.command()
+def datasets(names: list[str] = typer.Option(None, "--name", help="dataset(s) to build; default: all"),
+             profile: str = typer.Option("smoke", help="smoke (small sizes) or full (published sizes)"),
+             output_dir: Path = typer.Option(None, help="write results/, figures/ and datasets here")):
+    "Build the LLM datasets (oracle labels, regime balancing, reverse distillation)."
+    from tradenb.distill import build_datasets
+    cfg = Config.from_profile(profile, output_dir=Path(output_dir).resolve() if output_dir else None)
+    try: table = build_datasets(cfg, names)
+    except ValueError as e: raise typer.BadParameter(str(e))
+    typer.echo(table.drop(columns=[c for c in table.columns if c in ("data_sha256", "git_commit")]).to_string(index=False))
+
 # %% ../nbs/95_cli.ipynb #1b852599
 @bench_app.command("env")
 def bench_env_cmd(steps: int = typer.Option(20_000, help="steps per measurement")):
@@ -76,6 +118,17 @@ def bench_server_cmd(episodes: int = typer.Option(5, help="episodes per path (me
     "In-process vs WebSocket vs plain-HTTP steps/s, and latency at N concurrent clients."
     from tradenb.server import bench_server
     for k, v in bench_server(episodes=episodes, clients=clients).items(): typer.echo(f"{k:>28}: {v}")
+
+# %% ../nbs/95_cli.ipynb #07f2be90
+@bench_app.command("lm")
+def bench_lm_cmd(envs: int = typer.Option(32, help="parallel episodes (the batch)"),
+                 steps: int = typer.Option(2, help="decisions per episode"),
+                 task: list[str] = typer.Option(None, help="task(s); default easy and medium")):
+    "LLM decisions/s: one batch across episodes vs one prompt at a time (tiny model, CPU)."
+    from tradenb.lm import bench_batched_decisions, load_lm
+    model, tok = load_lm("tiny", Config())
+    for t in task or ["easy", "medium"]:
+        typer.echo(f"{t}: {bench_batched_decisions(model, tok, n_envs=envs, steps=steps, task=t)}")
 
 # %% ../nbs/95_cli.ipynb #4f28aa8d
 @app.command()

@@ -25,7 +25,7 @@ def project_root() -> Path:
 PROFILES: dict[str, dict] = {
     "smoke": {},  # the dataclass defaults *are* the smoke profile
     "full": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct",
-                 n_eval_episodes=100, n_eval_seeds=5, bench_steps=200_000),
+                 n_eval_episodes=100, n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000),
 }
 
 @dataclass(frozen=True)
@@ -39,7 +39,8 @@ class Config:
     device: str = "cpu"             # torch device for language models
     lm_name: str = "tiny"           # model registry name or a Hugging Face model id
     n_eval_episodes: int = 20       # episodes per (agent, task) in evaluations
-    n_eval_seeds: int = 3           # seeds for stochastic agents
+    n_eval_episodes_lm: int = 8     # language models: the first episodes of the same set (CPU generation is slow)
+    n_eval_seeds: int = 5           # seeds for stochastic agents
     bench_steps: int = 20_000       # env steps per benchmark measurement
 
     def __post_init__(self):

@@ -24,7 +24,7 @@ __all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'TaskSpec', 'episode_windows', '
            'TradingEnv', 'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
 
 # %% ../nbs/05_env.ipynb #62b192ab
-ENV_VERSION = "1.0.0"
+ENV_VERSION = "1.1.0"
 
 @dataclass(frozen=True)
 class TaskSpec:

@@ -129,7 +129,7 @@ def build_tiny_lm(cfg: Config, out_dir: Path | None = None, tiny: TinyLMConfig |
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad()
-        losses.append(float(loss))
+        losses.append(loss.item())
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
@@ -180,7 +180,7 @@ def _has_unsloth() -> bool:
 # %% ../nbs/12_lm.ipynb #8cef4470
 class LLMAgent(Agent):
     "A causal LM acting in text mode, batched across parallel episodes."
-    obs_mode = "text"
+    obs_mode, is_lm = "text", True
 
     def __init__(self, model, tokenizer, name: str = "llm", max_new_tokens: int = 48, temperature: float = 0.0,
                  batch_size: int = 32, system_prompt: str = SYSTEM_PROMPT, max_prompt_tokens: int = 4096):
@@ -230,7 +230,7 @@ class LLMAgent(Agent):
         return completions
 
 # %% ../nbs/12_lm.ipynb #d987fe43
-def bench_batched_decisions(model, tok, n_envs: int = 16, steps: int = 3, task: str = "medium") -> dict:
+def bench_batched_decisions(model, tok, n_envs: int = 32, steps: int = 2, task: str = "easy") -> dict:
     "Decisions/s with one batch of `n_envs` vs one-at-a-time generation, same model and episodes."
     def run(batch_size):
         agent = LLMAgent(model, tok, batch_size=batch_size)

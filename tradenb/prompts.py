@@ -129,4 +129,5 @@ def parse_action(text, symbols: list[str]) -> ParsedAction:
         out.fractions[lookup[sym]] = size if toks[0] == "BUY" else -size
         n_orders += 1
     if n_orders == 0 and not out.hold and not out.errors: out.errors.append("no action found")
+    if out.errors: out.fractions[:] = 0.0   # rule 4: a malformed answer is a HOLD
     return out

@@ -1,0 +1,104 @@
+"The language-model layer: the tiny model's build and round trip, load_lm, and LLMAgent under junk."
+import json, string
+
+import numpy as np
+import pytest
+
+torch = pytest.importorskip("torch")
+from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
+
+from tradenb.core import Config
+from tradenb.env import TradingEnv
+from tradenb.lm import LLMAgent, TinyLMConfig, build_tiny_lm, load_lm
+from tradenb.prompts import SYSTEM_PROMPT
+
+# a very small build: the same code path as the notebook's, seconds instead of a minute
+SMALL = TinyLMConfig(n_conversations=40, steps=3, batch_size=4, vocab_size=400)
+
+
+@pytest.fixture(scope="module")
+def tiny_dir(tmp_path_factory):
+    torch.set_num_threads(1)
+    return build_tiny_lm(Config(), tmp_path_factory.mktemp("tiny"), SMALL)
+
+
+def test_round_trip_ids_and_logits(tiny_dir):
+    model, tok = load_lm(str(tiny_dir), Config())
+    auto_tok = AutoTokenizer.from_pretrained(tiny_dir)   # the hub path a user would take
+    env = TradingEnv("medium", "text", "test"); obs, _ = env.reset(seed=0)
+    text = tok.apply_chat_template([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": obs}],
+                                   tokenize=False, add_generation_prompt=True) + "<think>trend up</think>\nBUY TCS 0.5"
+    ids = tok(text, add_special_tokens=False)["input_ids"]
+    assert auto_tok(text, add_special_tokens=False)["input_ids"] == ids    # same ids whichever class reloads it
+    assert tok.decode(ids) == text
+    again = AutoModelForCausalLM.from_pretrained(tiny_dir)
+    x = torch.tensor([ids[:200]])
+    with torch.no_grad(): assert torch.allclose(model(x).logits, again(x).logits)
+    assert "<think>" in tok.get_vocab() and "{% generation %}" in tok.chat_template
+
+
+def test_build_is_deterministic(tiny_dir, tmp_path):
+    other = build_tiny_lm(Config(), tmp_path/"again", SMALL)
+    a, b = AutoModelForCausalLM.from_pretrained(tiny_dir), AutoModelForCausalLM.from_pretrained(other)
+    for (n, p), (_, q) in zip(a.state_dict().items(), b.state_dict().items()): assert torch.equal(p, q), n
+    assert json.loads((tiny_dir/"tradenb_tiny.json").read_text())["losses"] == json.loads((other/"tradenb_tiny.json").read_text())["losses"]
+
+
+def test_load_lm_errors_clearly():
+    with pytest.raises(Exception, match="no-such-model|not a valid|does not appear|Repo id|offline|resolve"):
+        load_lm("/no/such/dir/no-such-model", Config())
+    if not torch.cuda.is_available():
+        with pytest.raises(RuntimeError, match="CUDA"): load_lm("tiny", Config(device="cuda"))
+
+
+def test_batched_generation_equals_one_at_a_time(tiny_dir):
+    model, tok = load_lm(str(tiny_dir), Config())
+    envs = [TradingEnv("easy", "text", "test") for _ in range(4)]
+    obs = [e.reset(seed=i)[0] for i, e in enumerate(envs)]
+    batched = LLMAgent(model, tok, max_new_tokens=12, batch_size=4).generate(obs)
+    single = LLMAgent(model, tok, max_new_tokens=12, batch_size=1).generate(obs)
+    assert batched == single
+
+
+class JunkLLM(LLMAgent):
+    "An LLMAgent whose 'model' writes fuzzed completions (the parsing path is the real one)."
+    def __init__(self, seed):
+        super().__init__(model=None, tokenizer=None, name="junk")
+        self.junk_rng = np.random.default_rng(seed)
+
+    def reset(self, n_envs, seed=None): self.log = []
+
+    def generate(self, observations):
+        return [self.fuzz() for _ in observations]
+
+    def fuzz(self):
+        r = self.junk_rng
+        sym = r.choice(["RELIANCE", "TCS", "NOPE", "tcs", "", "INFY.NS"])
+        size = r.choice(["0.5", "1e9", "-3", "nan", "inf", "50%", "", "0", "1/2", "9" * 40])
+        pieces = ["<think>", "</think>", "BUY", "SELL", "HOLD", sym, size, "\n", " ", "Action:", "**", "ðŸ“ˆ",
+                  "".join(r.choice(list(string.printable), r.integers(0, 40)))]
+        kind = r.integers(5)
+        if kind == 0: return "".join(r.choice(pieces, r.integers(0, 12)))
+        if kind == 1: return f"<think>{'reasoning ' * int(r.integers(0, 50))}"           # truncated think
+        if kind == 2: return f"{r.choice(['BUY', 'SELL'])} {sym} {size}"
+        if kind == 3: return "x" * int(r.integers(0, 30_000))
+        return f"<think>ok</think>\n{r.choice(['BUY', 'SELL', 'HOLD'])} {sym} {size}\n{r.choice(pieces)}"
+
+
+def test_llm_agent_survives_10k_fuzzed_completions():
+    agent, n, seen = JunkLLM(0), 0, 0
+    envs = [TradingEnv("medium", "text", "train") for _ in range(25)]
+    while n < 10_000:
+        obs = [e.reset(seed=n + i)[0] for i, e in enumerate(envs)]
+        agent.reset(len(envs))
+        for _ in range(envs[0].spec_task.n_steps):
+            actions = agent.act(obs, envs)
+            steps = [e.step(a) for e, a in zip(envs, actions)]
+            for (o, r, term, trunc, info), log in zip(steps, agent.log[-len(envs):]):
+                assert np.isfinite(r) and np.isfinite(info["equity"])
+                # every completion either parsed (a valid order or HOLD) or is a HOLD counted as a parse error
+                assert info["parse_error"] == log["parse_error"]
+                if info["parse_error"]: assert info["hold"]
+            obs = [s[0] for s in steps]
+            n += len(envs); seen += sum(s[4]["parse_error"] for s in steps)
+    assert n >= 10_000 and 0 < seen < n      # junk was mostly rejected, some well-formed orders went through
