@@ -247,6 +247,22 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     a, b = lora_state(full["trainer"]), lora_state(resumed["trainer"])
     assert a.keys() == b.keys() and len(a) > 0
     for k in a: assert np.allclose(a[k].numpy(), b[k].numpy(), atol=1e-6), k
+    assert cut["final_dir"] is None and full["final_dir"].endswith("final")
+    # the saved final adapter holds the trained LoRA weights, and merging it changes no logits
+    import torch
+    from peft import PeftModel
+    from tradenb.grpo import load_grpo_checkpoint
+    from tradenb.lm import load_lm
+    unmerged = PeftModel.from_pretrained(load_lm("tiny", cfg)[0], full["final_dir"]).eval()
+    saved = {k: v for k, v in unmerged.state_dict().items() if "lora_" in k}
+    assert saved.keys() == a.keys() and all(torch.equal(saved[k], a[k]) for k in a)
+    merged, tok = load_grpo_checkpoint(cfg, full["final_dir"], cfg.models_dir/"tiny")
+    assert not any("lora_" in k for k in merged.state_dict())
+    ids = tok("Decision 1 of 20 | RELIANCE trend up", return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        assert torch.allclose(merged(ids).logits, unmerged(input_ids=ids).logits, atol=1e-4)
+    with pytest.raises(FileNotFoundError, match="adapter_config"):
+        load_grpo_checkpoint(cfg, tmp_path, cfg.models_dir/"tiny")
     base = lora_state(cut["trainer"])
     assert any(not np.allclose(a[k].numpy(), base[k].numpy()) for k in a)   # steps 3-4 did change the weights
     keys = ("reward", "kl", "frac_reward_zero_std", "temperature", "loss")
@@ -268,8 +284,15 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     assert full["kl_final"] is not None and full["seconds_per_step"] > 0
 
 
-def test_kl_stop_callback_stops_the_run(tiny_setup, tmp_path):
+def test_kl_stop_callback_stops_the_run_and_mlflow_gets_the_health_metrics(tiny_setup, tmp_path, monkeypatch):
+    pytest.importorskip("mlflow")
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path/"mlruns").as_uri())
     cfg, ds = tiny_setup
     stage = GRPOStageConfig.for_profile(cfg, steps=6, kl_stop=-1.0)    # any logged KL exceeds it
-    res = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path, track=False)
+    res = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path/"run", track=True)
     assert res["global_step"] == 1 and res["stopped_reason"].startswith("kl")
+    import mlflow
+    run = mlflow.MlflowClient(tracking_uri=(tmp_path/"mlruns").as_uri()).get_run(res["mlflow_run_id"])
+    for k in ("kl", "frac_reward_zero_std", "hold_share", "rewards/mix/mean", "frac_reward_zero_std_mean"):
+        assert k in run.data.metrics, k
+    assert run.data.params["beta"] == "0.05" and run.data.tags["run_record.profile"] == "smoke"

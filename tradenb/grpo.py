@@ -19,7 +19,8 @@ __all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'KEEP_TOKENS', 
            'format_reward', 'reasoning_score', 'reasoning_reward', 'trading_reward', 'prediction_reward', 'mix_reward',
            'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward', 'GRPOStageConfig',
            'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse', 'health_callback', 'checkpoints',
-           'peak_rss_mb', 'train_grpo', 'hold_share_conversations', 'quick_sft', 'hold_collapse_demo']
+           'peak_rss_mb', 'train_grpo', 'load_grpo_checkpoint', 'hold_share_conversations', 'quick_sft',
+           'hold_collapse_demo', 'bench_grpo']
 
 # %% ../nbs/14_grpo.ipynb #a15b2cba
 PROMPT_COLUMNS = ("prompt", "symbols", "date", "close", "next_return", "horizon_return", "volatility", "signal", "label")
@@ -393,7 +394,11 @@ def checkpoints(output_dir) -> list[Path]:
     return sorted(cps, key=lambda p: int(p.name.split("-")[-1]))
 
 def peak_rss_mb() -> float:
-    "Peak resident memory of this process so far, MB (`resource.getrusage`)."
+    "Peak resident memory of this process image so far, MB: Linux `VmHWM`, else `resource.getrusage` (`ru_maxrss`)."
+    try:   # ru_maxrss survives exec on Linux, so a freshly spawned child would report its parent's peak
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
+    except OSError: pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 def _quiet_progress(trainer) -> None:
@@ -441,11 +446,16 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
     trainer.train(resume_from_checkpoint=str(last) if last else None)
     seconds = time.perf_counter() - t0
     steps_run = trainer.state.global_step - (int(last.name.split("-")[-1]) if last else 0)
+    interrupted = stop_after is not None and health.stopped_reason and health.stopped_reason.startswith("stop_after")
+    final = None
+    if not interrupted:   # the adapter as trained (also when the KL stop ended the run), with the tokenizer
+        final = out/"final"; trainer.save_model(str(final)); tok.save_pretrained(str(final))
     hist = trainer.state.log_history
     rows = health_rows(hist)
     stats = collapse_stats(rows)
     kls = [r["kl"] for r in rows if "kl" in r]
-    res = dict(output_dir=str(out), checkpoints=[str(p) for p in checkpoints(out)], resumed_from=str(last) if last else None,
+    res = dict(output_dir=str(out), final_dir=str(final) if final else None, checkpoints=[str(p) for p in checkpoints(out)],
+               resumed_from=str(last) if last else None,
                global_step=trainer.state.global_step, log_history=hist, health=rows,
                kl_final=kls[-1] if kls else None, frac_reward_zero_std_mean=stats["frac_reward_zero_std"],
                hold_share=stats["hold_share"], hold_collapse=hold_collapse(rows) if rows else None,
@@ -462,6 +472,20 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
             record=run_record(cfg, "easy"), step_metrics={k: [r.get(k, math.nan) for r in rows] for k in HEALTH_KEYS
                                                           if any(k in r for r in rows)})
     return res
+
+# %% ../nbs/14_grpo.ipynb #f02713e9
+def load_grpo_checkpoint(cfg: Config, checkpoint, # a `checkpoint-N` or `final` folder written by `train_grpo`
+                         base_model, # the model GRPO started from: a directory, "tiny" or a Hugging Face id
+                        ):
+    "(merged model, tokenizer) from a GRPO LoRA checkpoint and its base model."
+    from peft import PeftModel
+    from tradenb.lm import load_lm
+    ck = Path(checkpoint)
+    if not (ck/"adapter_config.json").exists(): raise FileNotFoundError(f"{ck} holds no LoRA adapter (adapter_config.json)")
+    model, tok = load_lm(str(base_model), cfg)
+    model = PeftModel.from_pretrained(model, str(ck)).merge_and_unload()
+    model.eval()
+    return model, tok
 
 # %% ../nbs/14_grpo.ipynb #014ab0ff
 def _demo_think(row) -> str:
@@ -514,3 +538,31 @@ def hold_collapse_demo(cfg: Config, out_dir, n_rows: int = 96, hold_shares=(("ho
         out[name] = train_grpo(cfg, stage, sft_dir, rows, Path(out_dir)/f"{name}-grpo", track=False)
         out[name]["p_hold_sft"] = p
     return out
+
+# %% ../nbs/14_grpo.ipynb #1cc6a0b0
+def _bench_child(cfg: Config, stage: dict, n_prompts: int, out_dir: str) -> dict:
+    os.environ["OMP_NUM_THREADS"] = "1"
+    import torch; torch.set_num_threads(1)
+    stage = GRPOStageConfig(**stage)
+    res = train_grpo(cfg, stage, cfg.models_dir/"tiny", prompt_set(cfg, "train", n_prompts, "easy", cfg.seed), out_dir, track=False)
+    step_times = [h["step_time"] for h in res["log_history"] if "step_time" in h]
+    return dict(seconds_per_step=res["seconds_per_step"], trl_step_time=float(np.mean(step_times)) if step_times else None,
+                peak_rss_mb=peak_rss_mb(), steps=res["global_step"])
+
+def bench_grpo(cfg: Config, steps: int = 10, batch_size: int = 8, num_generations: int = 4,
+               max_completion_length: int = 48, n_prompts: int = 32) -> dict:
+    "GRPO seconds/step and peak memory on the tiny model, measured in a fresh process with one thread."
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+    from tradenb.lm import load_lm
+    load_lm("tiny", cfg)   # build once, outside the measurement
+    stage = GRPOStageConfig.for_profile(cfg, steps=steps, batch_size=batch_size, num_generations=num_generations,
+                                        max_completion_length=max_completion_length, save_steps=10**9)
+    import tempfile
+    with tempfile.TemporaryDirectory() as d, ProcessPoolExecutor(1, mp_context=mp.get_context("spawn")) as ex:
+        import importlib   # the library's function (a notebook's own definition cannot be pickled to the child)
+        r = ex.submit(importlib.import_module("tradenb.grpo")._bench_child, cfg, asdict(stage), n_prompts, d).result()
+    return dict(model="tiny", device="cpu", threads=1, steps=r["steps"], batch_size=batch_size, num_generations=num_generations,
+                max_completion_length=max_completion_length, seconds_per_step=round(r["seconds_per_step"], 3),
+                trl_step_time=round(r["trl_step_time"], 3) if r["trl_step_time"] else None,
+                peak_rss_mb=round(r["peak_rss_mb"], 1))
