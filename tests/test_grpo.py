@@ -225,11 +225,17 @@ def test_hold_collapse_detector():
 # ---- training on the tiny model (a few seconds each) ------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_setup():
+def tiny_setup(tmp_path_factory):
+    """The tiny model, briefly fine-tuned on short well-formed answers (a third HOLD) so that GRPO groups
+    differ and training has a signal whatever format the pretrained tiny model currently writes."""
+    from tradenb.grpo import hold_share_conversations, quick_sft
     from tradenb.lm import load_lm
     cfg = Config()
     load_lm("tiny", cfg)                       # builds models/tiny once if missing
-    return cfg, env_prompt_set(cfg, n=8, seed=0)
+    ds = env_prompt_set(cfg, n=8, seed=0)
+    sft = quick_sft(cfg, cfg.models_dir/"tiny", hold_share_conversations(env_prompt_set(cfg, n=48, seed=1), 1 / 3),
+                    tmp_path_factory.mktemp("sft"), steps=30)
+    return cfg, ds, sft
 
 
 def lora_state(trainer):
@@ -237,12 +243,12 @@ def lora_state(trainer):
 
 
 def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
-    cfg, ds = tiny_setup
-    stage = GRPOStageConfig.for_profile(cfg, steps=4, save_steps=2)
-    full = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path/"a", track=False)
-    cut = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path/"b", stop_after=2, track=False)
+    cfg, ds, sft = tiny_setup
+    stage = GRPOStageConfig.for_profile(cfg, steps=4, save_steps=2, max_completion_length=48)
+    full = train_grpo(cfg, stage, sft, ds, tmp_path/"a", track=False)
+    cut = train_grpo(cfg, stage, sft, ds, tmp_path/"b", stop_after=2, track=False)
     assert cut["global_step"] == 2 and [p.split("/")[-1] for p in cut["checkpoints"]] == ["checkpoint-2"]
-    resumed = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path/"b", track=False)
+    resumed = train_grpo(cfg, stage, sft, ds, tmp_path/"b", track=False)
     assert resumed["resumed_from"].endswith("checkpoint-2") and resumed["global_step"] == 4
     a, b = lora_state(full["trainer"]), lora_state(resumed["trainer"])
     assert a.keys() == b.keys() and len(a) > 0
@@ -253,16 +259,16 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     from peft import PeftModel
     from tradenb.grpo import load_grpo_checkpoint
     from tradenb.lm import load_lm
-    unmerged = PeftModel.from_pretrained(load_lm("tiny", cfg)[0], full["final_dir"]).eval()
+    unmerged = PeftModel.from_pretrained(load_lm(str(sft), cfg)[0], full["final_dir"]).eval()
     saved = {k: v for k, v in unmerged.state_dict().items() if "lora_" in k}
     assert saved.keys() == a.keys() and all(torch.equal(saved[k], a[k]) for k in a)
-    merged, tok = load_grpo_checkpoint(cfg, full["final_dir"], cfg.models_dir/"tiny")
+    merged, tok = load_grpo_checkpoint(cfg, full["final_dir"], sft)
     assert not any("lora_" in k for k in merged.state_dict())
     ids = tok("Decision 1 of 20 | RELIANCE trend up", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, unmerged(input_ids=ids).logits, atol=1e-4)
     with pytest.raises(FileNotFoundError, match="adapter_config"):
-        load_grpo_checkpoint(cfg, tmp_path, cfg.models_dir/"tiny")
+        load_grpo_checkpoint(cfg, tmp_path, sft)
     base = lora_state(cut["trainer"])
     assert any(not np.allclose(a[k].numpy(), base[k].numpy()) for k in a)   # steps 3-4 did change the weights
     keys = ("reward", "kl", "frac_reward_zero_std", "temperature", "loss")
@@ -279,7 +285,7 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     assert full["trainer"].generation_config.temperature == full["trainer"].temperature
     # health metrics are in the log: KL (beta > 0), zero-std share, each component, HOLD share
     row = full["health"][-1]
-    for k in ("kl", "frac_reward_zero_std", "hold_share", *(f"rewards/{n}/mean" for n in REWARD_NAMES)):
+    for k in ("kl", "frac_reward_zero_std", "frac_hold_groups", "hold_share", *(f"rewards/{n}/mean" for n in REWARD_NAMES)):
         assert k in row, k
     assert full["kl_final"] is not None and full["seconds_per_step"] > 0
 
@@ -287,9 +293,9 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
 def test_kl_stop_callback_stops_the_run_and_mlflow_gets_the_health_metrics(tiny_setup, tmp_path, monkeypatch):
     pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path/"mlruns").as_uri())
-    cfg, ds = tiny_setup
-    stage = GRPOStageConfig.for_profile(cfg, steps=6, kl_stop=-1.0)    # any logged KL exceeds it
-    res = train_grpo(cfg, stage, cfg.models_dir/"tiny", ds, tmp_path/"run", track=True)
+    cfg, ds, sft = tiny_setup
+    stage = GRPOStageConfig.for_profile(cfg, steps=6, kl_stop=-1.0, max_completion_length=48)  # any logged KL exceeds it
+    res = train_grpo(cfg, stage, sft, ds, tmp_path/"run", track=True)
     assert res["global_step"] == 1 and res["stopped_reason"].startswith("kl")
     import mlflow
     run = mlflow.MlflowClient(tracking_uri=(tmp_path/"mlruns").as_uri()).get_run(res["mlflow_run_id"])

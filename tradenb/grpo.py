@@ -16,11 +16,11 @@ from .prompts import SYSTEM_PROMPT, parse_action, strip_think, MAX_COMPLETION_CH
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'KEEP_TOKENS', 'DEFAULT_REWARD_WEIGHTS', 'HEALTH_KEYS',
            'indicator_signal', 'env_prompt_set', 'prompt_set', 'check_prompt_set', 'completion_text', 'parsed',
-           'format_reward', 'reasoning_score', 'reasoning_reward', 'trading_reward', 'prediction_reward', 'mix_reward',
-           'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward', 'GRPOStageConfig',
-           'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse', 'health_callback', 'checkpoints',
-           'peak_rss_mb', 'train_grpo', 'load_grpo_checkpoint', 'hold_share_conversations', 'quick_sft',
-           'hold_collapse_demo', 'bench_grpo']
+           'format_reward', 'action_stats', 'reasoning_score', 'reasoning_reward', 'trading_reward',
+           'prediction_reward', 'mix_reward', 'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs',
+           'total_reward', 'GRPOStageConfig', 'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse',
+           'health_callback', 'checkpoints', 'peak_rss_mb', 'train_grpo', 'load_grpo_checkpoint',
+           'hold_share_conversations', 'quick_sft', 'hold_collapse_demo', 'bench_grpo']
 
 # %% ../nbs/14_grpo.ipynb #a15b2cba
 PROMPT_COLUMNS = ("prompt", "symbols", "date", "close", "next_return", "horizon_return", "volatility", "signal", "label")
@@ -109,9 +109,20 @@ def format_reward(completions, symbols, **kwargs) -> list[float]:
     "0 when the answer parses cleanly, -1 otherwise (empty, junk, unknown symbol, bad size, unclosed `<think>`)."
     ps = parsed(completions, symbols)
     if (log := kwargs.get("log_metric")) is not None and ps:
-        log("hold_share", float(np.mean([not p.fractions.any() for p in ps])))
-        log("parse_error_share", float(np.mean([p.parse_error for p in ps])))
+        for k, v in action_stats(ps, kwargs.get("prompts")).items(): log(k, v)
     return [-1.0 if p.parse_error else 0.0 for p in ps]
+
+def action_stats(ps: list, prompts=None) -> dict:
+    "HOLD share and parse-error share of parsed completions; with `prompts`, the share of GRPO groups (same prompt) all holding."
+    out = dict(hold_share=float(np.mean([not p.fractions.any() for p in ps])),
+               parse_error_share=float(np.mean([p.parse_error for p in ps])))
+    if prompts is not None and len(prompts) == len(ps):
+        groups = {}
+        for pr, p in zip(prompts, ps): groups.setdefault(repr(pr), []).append(p)
+        multi = [g for g in groups.values() if len(g) > 1]
+        if multi:   # groups in which the trading rewards cannot differ: every completion takes no position
+            out["frac_hold_groups"] = float(np.mean([all(not p.fractions.any() for p in g) for g in multi]))
+    return out
 
 # %% ../nbs/14_grpo.ipynb #dc6901f8
 _THINK = re.compile(r"<think>(.*?)</think>", re.S | re.I)
@@ -231,7 +242,7 @@ class GRPOStageConfig:
     num_generations: int = 4            # G completions per prompt
     batch_size: int = 8                 # completions per device step (a multiple of G)
     grad_accum: int = 1                 # gradient accumulation steps
-    max_completion_length: int = 48     # tokens per completion
+    max_completion_length: int = 160    # tokens per completion (smoke: room for a short teacher-style <think> + answer)
     steps: int = 10                     # optimizer steps
     save_steps: int = 50                # checkpoint every N steps
     logging_steps: int = 1
@@ -317,7 +328,7 @@ def __getattr__(name):
     raise AttributeError(name)
 
 # %% ../nbs/14_grpo.ipynb #5b93f0c8
-HEALTH_KEYS = ("kl", "frac_reward_zero_std", "reward", "reward_std", "hold_share", "parse_error_share", "temperature",
+HEALTH_KEYS = ("kl", "frac_reward_zero_std", "frac_hold_groups", "reward", "reward_std", "hold_share", "parse_error_share", "temperature",
                "completions/mean_length", "entropy") + tuple(f"rewards/{n}/mean" for n in REWARD_NAMES)
 
 def health_rows(log_history: list[dict]) -> list[dict]:
@@ -342,7 +353,7 @@ def collapse_stats(history, tail: float = 1.0, # use the last `tail` share of th
     def mean(k):
         v = [float(r[k]) for r in rows if r.get(k) is not None and math.isfinite(float(r[k]))]
         return float(np.mean(v)) if v else None
-    return dict(frac_reward_zero_std=mean("frac_reward_zero_std"), hold_share=mean("hold_share"),
+    return dict(frac_reward_zero_std=mean("frac_reward_zero_std"), frac_hold_groups=mean("frac_hold_groups"), hold_share=mean("hold_share"),
                 reward_std=mean("reward_std"), n_steps=sum("frac_reward_zero_std" in r for r in rows))
 
 def hold_collapse(history, # a trainer's `log_history`, `health_rows`, a dict of metric lists, or a `train_grpo` result
@@ -350,11 +361,12 @@ def hold_collapse(history, # a trainer's `log_history`, `health_rows`, a dict of
                   hold_threshold: float = 0.5, # ...when at least this share of completions take no position (if logged)
                   tail: float = 0.5, # judge the last half of the run (early steps still carry format noise)
                  ) -> bool:
-    "True when GRPO gets no signal from a policy that mostly holds (HOLD collapse)."
+    "True when GRPO gets no trading signal from a policy that mostly holds (HOLD collapse)."
     s = collapse_stats(history, tail)
     if s["frac_reward_zero_std"] is None:
         raise ValueError("no 'frac_reward_zero_std' in the history: is this a GRPO run's log?")
-    return s["frac_reward_zero_std"] >= threshold and (s["hold_share"] is None or s["hold_share"] >= hold_threshold)
+    no_signal = max(s["frac_reward_zero_std"], s["frac_hold_groups"] or 0.0)
+    return no_signal >= threshold and (s["hold_share"] is None or s["hold_share"] >= hold_threshold)
 
 # %% ../nbs/14_grpo.ipynb #ec4b1ec3
 def _health_callback_class():
@@ -534,7 +546,7 @@ def hold_collapse_demo(cfg: Config, out_dir, n_rows: int = 96, hold_shares=(("ho
     out = {}
     for name, p in tqdm(hold_shares, desc="HOLD-collapse demo"):
         sft_dir = quick_sft(cfg, model_path, hold_share_conversations(rows, p, cfg.seed), Path(out_dir)/f"{name}-sft", sft_steps)
-        stage = GRPOStageConfig.for_profile(cfg, steps=grpo_steps, batch_size=batch_size)
+        stage = GRPOStageConfig.for_profile(cfg, steps=grpo_steps, batch_size=batch_size, max_completion_length=48)
         out[name] = train_grpo(cfg, stage, sft_dir, rows, Path(out_dir)/f"{name}-grpo", track=False)
         out[name]["p_hold_sft"] = p
     return out
