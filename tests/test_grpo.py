@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from tradenb.core import Config
-from tradenb.grpo import (REWARD_NAMES, GRPOStageConfig, check_prompt_set, cosine_temperature, env_prompt_set,
-                          format_reward, hold_collapse, hold_penalty_reward, mix_reward, prediction_reward,
+from tradenb.grpo import (REWARD_NAMES, GRPOStageConfig, check_prompt_set, cosine_temperature, format_reward,
+                          hold_collapse, hold_penalty_reward, mix_reward, prediction_reward, prompt_set,
                           reasoning_reward, reward_funcs, total_reward, trading_reward, train_grpo)
 
 SYMS = ["RELIANCE", "TCS"]
@@ -170,7 +170,7 @@ def test_malformed_columns_raise_naming_the_column():
 def test_prompt_set_schema_and_its_checks():
     from datasets import Dataset
     cfg = Config()
-    ds = env_prompt_set(cfg, n=5, task="medium", seed=3)
+    ds = prompt_set(cfg, n=5, task="medium", seed=3)
     check_prompt_set(ds)
     for row in ds:
         n = len(row["symbols"])
@@ -209,7 +209,7 @@ def test_train_grpo_refuses_gpu_only_path_on_cpu(tmp_path):
     if torch.cuda.is_available(): pytest.skip("a GPU is present")
     cfg = Config()
     with pytest.raises(RuntimeError, match="CUDA GPU"):
-        train_grpo(cfg, GRPOStageConfig(use_vllm=True), "tiny", env_prompt_set(cfg, n=2), tmp_path, track=False)
+        train_grpo(cfg, GRPOStageConfig(use_vllm=True), "tiny", prompt_set(cfg, n=2), tmp_path, track=False)
 
 
 def test_hold_collapse_detector():
@@ -232,8 +232,8 @@ def tiny_setup(tmp_path_factory):
     from tradenb.lm import load_lm
     cfg = Config()
     load_lm("tiny", cfg)                       # builds models/tiny once if missing
-    ds = env_prompt_set(cfg, n=8, seed=0)
-    sft = quick_sft(cfg, cfg.models_dir/"tiny", hold_share_conversations(env_prompt_set(cfg, n=48, seed=1), 1 / 3),
+    ds = prompt_set(cfg, n=8, seed=0)
+    sft = quick_sft(cfg, cfg.models_dir/"tiny", hold_share_conversations(prompt_set(cfg, n=48, seed=1), 1 / 3),
                     tmp_path_factory.mktemp("sft"), steps=30)
     return cfg, ds, sft
 
@@ -257,18 +257,22 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     # the saved final adapter holds the trained LoRA weights, and merging it changes no logits
     import torch
     from peft import PeftModel
-    from tradenb.grpo import load_grpo_checkpoint
-    from tradenb.lm import load_lm
+    from tradenb.lm import checkpoints, load_adapter, load_lm
     unmerged = PeftModel.from_pretrained(load_lm(str(sft), cfg)[0], full["final_dir"]).eval()
     saved = {k: v for k, v in unmerged.state_dict().items() if "lora_" in k}
     assert saved.keys() == a.keys() and all(torch.equal(saved[k], a[k]) for k in a)
-    merged, tok = load_grpo_checkpoint(cfg, full["final_dir"], sft)
+    merged, tok = load_adapter(sft, full["final_dir"], cfg)
     assert not any("lora_" in k for k in merged.state_dict())
     ids = tok("Decision 1 of 20 | RELIANCE trend up", return_tensors="pt")["input_ids"]
     with torch.no_grad():
         assert torch.allclose(merged(ids).logits, unmerged(input_ids=ids).logits, atol=1e-4)
+    # the run's last checkpoint holds the same adapter as final/
+    assert [p.name for p in checkpoints(tmp_path/"a")] == ["checkpoint-2", "checkpoint-4"]
+    last, _ = load_adapter(sft, checkpoints(tmp_path/"a")[-1], cfg)
+    with torch.no_grad():
+        assert torch.allclose(last(ids).logits, merged(ids).logits, atol=1e-5)
     with pytest.raises(FileNotFoundError, match="adapter_config"):
-        load_grpo_checkpoint(cfg, tmp_path, sft)
+        load_adapter(sft, tmp_path, cfg)
     base = lora_state(cut["trainer"])
     assert any(not np.allclose(a[k].numpy(), base[k].numpy()) for k in a)   # steps 3-4 did change the weights
     keys = ("reward", "kl", "frac_reward_zero_std", "temperature", "loss")

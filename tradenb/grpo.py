@@ -4,65 +4,31 @@
 
 # %% ../nbs/14_grpo.ipynb #1c2ab153
 from __future__ import annotations
-import math, os, re, time, resource
-from dataclasses import dataclass, field, asdict, replace
+import math, os, re, time
+from dataclasses import dataclass, field, asdict
 from pathlib import Path
 
 import numpy as np
 
 from .core import Config, seed_everything, run_record
-from .prompts import SYSTEM_PROMPT, parse_action, strip_think, MAX_COMPLETION_CHARS
+from .distill import GRPO_COLUMNS, grpo_prompt_set
+from .lm import LoRAStageConfig, checkpoints, load_lm, peak_rss_mb, train_resuming
+from .prompts import parse_action
 
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'KEEP_TOKENS', 'DEFAULT_REWARD_WEIGHTS', 'HEALTH_KEYS',
-           'indicator_signal', 'env_prompt_set', 'prompt_set', 'check_prompt_set', 'completion_text', 'parsed',
-           'format_reward', 'action_stats', 'reasoning_score', 'reasoning_reward', 'trading_reward',
-           'prediction_reward', 'mix_reward', 'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs',
-           'total_reward', 'GRPOStageConfig', 'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse',
-           'health_callback', 'checkpoints', 'peak_rss_mb', 'train_grpo', 'load_grpo_checkpoint',
+           'prompt_set', 'check_prompt_set', 'completion_text', 'parsed', 'format_reward', 'action_stats',
+           'reasoning_score', 'reasoning_reward', 'trading_reward', 'prediction_reward', 'mix_reward',
+           'hold_penalty_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward', 'GRPOStageConfig',
+           'cosine_temperature', 'health_rows', 'collapse_stats', 'hold_collapse', 'health_callback', 'train_grpo',
            'hold_share_conversations', 'quick_sft', 'hold_collapse_demo', 'bench_grpo']
 
 # %% ../nbs/14_grpo.ipynb #a15b2cba
-PROMPT_COLUMNS = ("prompt", "symbols", "date", "close", "next_return", "horizon_return", "volatility", "signal", "label")
+PROMPT_COLUMNS = GRPO_COLUMNS   # the schema chapter 11 writes
 _PER_SYMBOL = ("close", "next_return", "horizon_return", "volatility", "signal")
 
-def indicator_signal(features: np.ndarray, # (N, F) raw `FEATURES` of one day
-                    ) -> np.ndarray:
-    "-1/0/+1 per symbol: +1 when MACD histogram, SMA20-vs-SMA50 trend and 10-day momentum all point up, -1 all down."
-    votes = np.sign(features[:, 1]) + np.sign(features[:, 3]) + np.sign(features[:, 6])
-    return np.where(votes >= 3, 1, np.where(votes <= -3, -1, 0)).astype(int)
-
-def env_prompt_set(cfg: Config, n: int = 64, task: str = "easy", split: str = "train", seed: int = 0,
-                   horizon: int = 5, # days ahead for `horizon_return`
-                  ):
-    "A `datasets.Dataset` of `n` decision rows (the GRPO schema) drawn from `split` episodes of `task`."
-    from datasets import Dataset
-    from tradenb.env import TradingEnv
-    env, rng, rows = TradingEnv(task, "text", split), np.random.default_rng(seed), []
-    u = env.unwrapped
-    last = int(np.flatnonzero(u.in_split)[-1])
-    while len(rows) < n:
-        obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
-        for _ in range(int(rng.integers(0, u.spec_task.n_steps))): obs, *_ = env.step("HOLD")
-        t, idx = u._s + u._k, u._idx
-        if t + horizon > last: continue          # labels never read past the split
-        c = u.cube.close
-        daily = c[t - 20: t + 1, idx][1:] / c[t - 20: t + 1, idx][:-1] - 1
-        vol = np.nanstd(daily, axis=0)
-        nxt, hor = c[t + 1, idx] / c[t, idx] - 1, c[t + horizon, idx] / c[t, idx] - 1
-        band = 0.5 * vol * math.sqrt(horizon)
-        label = "\n".join(f"BUY {s} 0.5" if h > b else f"SELL {s} 1.0" for s, h, b in zip(u.symbols, hor, band)
-                          if abs(h) > b) or "HOLD"
-        rows.append(dict(prompt=[{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": obs}],
-                         symbols=list(u.symbols), date=str(u.cube.date_str[t]), close=c[t, idx].tolist(),
-                         next_return=nxt.tolist(), horizon_return=hor.tolist(), volatility=vol.tolist(),
-                         signal=indicator_signal(u.cube.features[t, idx]).tolist(), label=label))
-    return Dataset.from_list(rows)
-
 def prompt_set(cfg: Config, split: str = "train", n: int | None = None, task: str = "easy", seed: int = 0):
-    "The GRPO prompt rows: `tradenb.distill.grpo_prompt_set` when the data chapter provides it, else `env_prompt_set`."
-    try: from tradenb.distill import grpo_prompt_set
-    except ImportError: return env_prompt_set(cfg, n or 64, task, split, seed)
+    "The GRPO prompt rows of `split` episodes of `task`: `tradenb.distill.grpo_prompt_set`."
     return grpo_prompt_set(cfg, split=split, n=n, task=task, seed=seed)
 
 def check_prompt_set(ds) -> None:
@@ -235,7 +201,7 @@ def total_reward(completions, weights: dict, horizon: int = 5, **columns) -> lis
 DEFAULT_REWARD_WEIGHTS = dict(format=1.0, reasoning=0.25, trading=0.0, prediction=0.25, mix=1.0, hold_penalty=0.5)
 
 @dataclass
-class GRPOStageConfig:
+class GRPOStageConfig(LoRAStageConfig):
     "Hyperparameters of one GRPO stage."
     lr: float = 5e-4                    # learning rate (published full runs: 5e-6)
     beta: float = 0.05                  # KL coefficient against the reference (published 0.05; TRL's default 0 logs no KL)
@@ -252,16 +218,16 @@ class GRPOStageConfig:
     reward_weights: dict = field(default_factory=lambda: dict(DEFAULT_REWARD_WEIGHTS))
     horizon: int = 5                    # days of the episode-return term of the mix
     step_weight: float = 0.3            # weight of step P&L in the mix (v2.1: 0.3)
-    lora_r: int = 16
-    lora_alpha: int = 32
-    lora_dropout: float = 0.0
-    lora_targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")
     loss_type: str = "dapo"             # TRL's default
     max_grad_norm: float = 1.0
     seed: int = 0
     use_vllm: bool = False              # GPU only
     load_in_4bit: bool = False          # GPU only (bitsandbytes / Unsloth)
     use_unsloth: bool = False           # GPU only
+
+    full_preset = dict(lr=5e-6, num_generations=4, batch_size=8, grad_accum=4, max_completion_length=512, steps=500,
+                       load_in_4bit=True)
+    gpu_only, gpu_libraries = ("use_vllm", "load_in_4bit", "use_unsloth"), "vLLM / bitsandbytes / Unsloth"
 
     def __post_init__(self):
         if self.batch_size % self.num_generations:
@@ -270,26 +236,9 @@ class GRPOStageConfig:
         if unknown: raise ValueError(f"unknown reward weight(s) {sorted(unknown)}; rewards are {REWARD_NAMES}")
         if not 0 < self.temperature_end <= self.temperature_start: raise ValueError("need 0 < temperature_end <= temperature_start")
 
-    @classmethod
-    def for_profile(cls, cfg: Config, **overrides) -> "GRPOStageConfig":
-        "The smoke or full preset of `cfg.profile`, seeded from `cfg.seed`, with `overrides`."
-        base = dict(seed=cfg.seed)
-        if cfg.profile == "full":
-            base.update(lr=5e-6, num_generations=4, batch_size=8, grad_accum=4, max_completion_length=512,
-                        steps=500, load_in_4bit=True)
-        return cls(**{**base, **overrides})
-
     def weights(self) -> list[float]:
+        "The reward weights in `REWARD_NAMES` order (0 for a reward not named)."
         return [float(self.reward_weights.get(n, 0.0)) for n in REWARD_NAMES]
-
-    def check_device(self, cuda: bool | None = None) -> None:
-        "Raise when a GPU-only option is asked for without a CUDA GPU."
-        if cuda is None:
-            import torch; cuda = torch.cuda.is_available()
-        asked = [k for k in ("use_vllm", "load_in_4bit", "use_unsloth") if getattr(self, k)]
-        if asked and not cuda:
-            raise RuntimeError(f"GRPO option(s) {asked} need a CUDA GPU (vLLM / bitsandbytes / Unsloth) and none is "
-                               "available: on CPU use the smoke profile or set them to False")
 
 # %% ../nbs/14_grpo.ipynb #5407494a
 def cosine_temperature(step: int, total: int, start: float = 0.9, end: float = 0.6) -> float:
@@ -399,20 +348,6 @@ def health_callback(kl_stop: float | None = 3.0, stop_after: int | None = None):
     return _health_callback_class()(kl_stop, stop_after)
 
 # %% ../nbs/14_grpo.ipynb #9e7777a7
-def checkpoints(output_dir) -> list[Path]:
-    "The `checkpoint-N` folders in `output_dir`, by step."
-    d = Path(output_dir)
-    cps = [p for p in d.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()] if d.exists() else []
-    return sorted(cps, key=lambda p: int(p.name.split("-")[-1]))
-
-def peak_rss_mb() -> float:
-    "Peak resident memory of this process image so far, MB: Linux `VmHWM`, else `resource.getrusage` (`ru_maxrss`)."
-    try:   # ru_maxrss survives exec on Linux, so a freshly spawned child would report its parent's peak
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024
-    except OSError: pass
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-
 def _quiet_progress(trainer) -> None:
     "Keep the tqdm progress bar but not the per-step dict it prints (the health rows carry those numbers)."
     from transformers.trainer_callback import ProgressCallback
@@ -426,9 +361,7 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
                resume: bool = True, track: bool = True) -> dict:
     "Train a LoRA adapter with GRPO on `train_dataset`; resume from the last checkpoint in `output_dir`."
     import torch
-    from peft import LoraConfig
     from trl import GRPOConfig
-    from tradenb.lm import load_lm
     cuda = torch.cuda.is_available()
     stage.check_device(cuda)
     check_prompt_set(train_dataset)
@@ -445,19 +378,13 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
                       reward_weights=stage.weights(), loss_type=stage.loss_type, max_grad_norm=stage.max_grad_norm,
                       seed=stage.seed, data_seed=stage.seed, use_cpu=not cuda, report_to="none", use_vllm=stage.use_vllm,
                       disable_tqdm=False, save_only_model=False, dataloader_num_workers=0)
-    lora = LoraConfig(r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
-                      target_modules=list(stage.lora_targets), task_type="CAUSAL_LM")
     health = health_callback(stage.kl_stop, stop_after)
     trainer = _grpo_trainer_class()(model=model, reward_funcs=reward_funcs(stage.horizon, stage.step_weight, tok), args=args,
-                                    train_dataset=train_dataset, processing_class=tok, peft_config=lora,
+                                    train_dataset=train_dataset, processing_class=tok, peft_config=stage.lora_config(),
                                     callbacks=[health, *callbacks], temperature_start=stage.temperature_start,
                                     temperature_end=stage.temperature_end)
     _quiet_progress(trainer)
-    last = checkpoints(out)[-1] if resume and checkpoints(out) else None
-    t0 = time.perf_counter()
-    trainer.train(resume_from_checkpoint=str(last) if last else None)
-    seconds = time.perf_counter() - t0
-    steps_run = trainer.state.global_step - (int(last.name.split("-")[-1]) if last else 0)
+    last, seconds, steps_run = train_resuming(trainer, out, resume)
     interrupted = stop_after is not None and health.stopped_reason and health.stopped_reason.startswith("stop_after")
     final = None
     if not interrupted:   # the adapter as trained (also when the KL stop ended the run), with the tokenizer
@@ -485,20 +412,6 @@ def train_grpo(cfg: Config, stage: GRPOStageConfig, model_path, # a model direct
                                                           if any(k in r for r in rows)})
     return res
 
-# %% ../nbs/14_grpo.ipynb #f02713e9
-def load_grpo_checkpoint(cfg: Config, checkpoint, # a `checkpoint-N` or `final` folder written by `train_grpo`
-                         base_model, # the model GRPO started from: a directory, "tiny" or a Hugging Face id
-                        ):
-    "(merged model, tokenizer) from a GRPO LoRA checkpoint and its base model."
-    from peft import PeftModel
-    from tradenb.lm import load_lm
-    ck = Path(checkpoint)
-    if not (ck/"adapter_config.json").exists(): raise FileNotFoundError(f"{ck} holds no LoRA adapter (adapter_config.json)")
-    model, tok = load_lm(str(base_model), cfg)
-    model = PeftModel.from_pretrained(model, str(ck)).merge_and_unload()
-    model.eval()
-    return model, tok
-
 # %% ../nbs/14_grpo.ipynb #014ab0ff
 def _demo_think(row) -> str:
     s, sig, v, r = row["symbols"][0], row["signal"][0], row["volatility"][0], row["next_return"][0]
@@ -520,7 +433,6 @@ def quick_sft(cfg: Config, model_path, conversations, out_dir, steps: int = 40, 
     "Full fine-tune of a small model on `conversations` (assistant tokens only), saved with its tokenizer to `out_dir`."
     import shutil, torch
     from trl import SFTConfig, SFTTrainer
-    from tradenb.lm import load_lm
     torch.set_num_threads(int(os.environ.get("OMP_NUM_THREADS", "1")))
     seed_everything(cfg.seed)
     model, tok = load_lm(str(model_path), cfg.replace(device="cpu")); model.train()
@@ -566,7 +478,6 @@ def bench_grpo(cfg: Config, steps: int = 10, batch_size: int = 8, num_generation
     "GRPO seconds/step and peak memory on the tiny model, measured in a fresh process with one thread."
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
-    from tradenb.lm import load_lm
     load_lm("tiny", cfg)   # build once, outside the measurement
     stage = GRPOStageConfig.for_profile(cfg, steps=steps, batch_size=batch_size, num_generations=num_generations,
                                         max_completion_length=max_completion_length, save_steps=10**9)

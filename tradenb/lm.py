@@ -5,7 +5,9 @@
 # %% ../nbs/12_lm.ipynb #12fb68ed
 from __future__ import annotations
 import json, math, os, time
+from dataclasses import dataclass, asdict
 from pathlib import Path
+from typing import ClassVar
 
 import numpy as np
 
@@ -16,17 +18,25 @@ from .prompts import SYSTEM_PROMPT, parse_action, strip_think
 
 # %% auto #0
 __all__ = ['QWEN2_SPLIT', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'pretraining_conversations', 'train_tokenizer', 'TinyLMConfig',
-           'build_tiny_lm', 'load_lm', 'LLMAgent', 'bench_batched_decisions']
+           'build_tiny_lm', 'load_lm', 'checkpoints', 'step_of', 'train_resuming', 'load_adapter', 'peak_rss_mb',
+           'StageConfig', 'LoRAStageConfig', 'LLMAgent', 'bench_batched_decisions']
 
 # %% ../nbs/12_lm.ipynb #48eaac88
-def _reasoning(env) -> str:
-    "A short trend -> momentum -> risk line about the first symbol, from the observed indicators."
+def _reasoning(env, action: str) -> str:
+    "Indicator explanations (trend -> momentum -> risk -> decision) of the observed day, for `action`."
+    from tradenb.distill import TeacherRequest, TemplateTeacher   # the same wording chapter 11's teacher writes
+    from tradenb.features import FEATURES
     u = env.unwrapped
-    f, sym = u.observed_features()[0], u.symbols[0]
-    trend = "up" if f[3] > 0 else "down"
-    mom = "rising" if f[1] > 0 else "falling"
-    risk = "high" if f[4] > 0.35 else "moderate"
-    return f"{sym}: trend {trend}, RSI {f[0]:.0f}, MACD {mom}, volatility {risk}."
+    now, prev = u.observed_features(), u.observed_features(lag=1)
+    acts = ["HOLD"] * len(u.symbols)
+    for line in action.splitlines():
+        verb, *rest = line.split()
+        if rest and rest[0] in u.symbols: acts[u.symbols.index(rest[0])] = verb
+    eq = float(u._equity[u._k])
+    req = TeacherRequest(observation="", label=action, symbols=list(u.symbols), actions=acts, features=now.tolist(),
+                         macd_prev=prev[:, FEATURES.index("macd_hist")].tolist(), held=(u.portfolio.qty > 0).tolist(),
+                         cash_share=float(u.portfolio.cash) / eq)
+    return TemplateTeacher(compact=True).explain(req)
 
 def pretraining_conversations(n: int = 600, seed: int = 0, tasks=("easy", "easy", "medium")) -> list[list[dict]]:
     "Chat examples (system, user = observation, assistant = <think> + action) from train episodes."
@@ -37,12 +47,12 @@ def pretraining_conversations(n: int = 600, seed: int = 0, tasks=("easy", "easy"
         obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
         for _ in range(int(rng.integers(1, env.spec_task.n_steps))):
             obs, *_ = env.step("HOLD" if rng.random() < 0.6 else f"BUY {env.symbols[0]} 0.3")
-        if rng.random() < 0.6: action = rule.decide(env)
+        if rng.random() < 0.5: action = rule.decide(env)
         else:
             sym = env.symbols[rng.integers(len(env.symbols))]
-            action = rng.choice([f"BUY {sym} {rng.choice([0.1, 0.25, 0.5, 1.0])}", f"SELL {sym} {rng.choice([0.5, 1.0])}", "HOLD"])
+            action = str(rng.choice([f"BUY {sym} {rng.choice([0.1, 0.25, 0.5, 1.0])}", f"SELL {sym} {rng.choice([0.5, 1.0])}", "HOLD"]))
         out.append([{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": obs},
-                    {"role": "assistant", "content": f"<think>{_reasoning(env)}</think>\n{action}"}])
+                    {"role": "assistant", "content": f"<think>\n{_reasoning(env, action)}\n</think>\n{action}"}])
     return out
 
 # %% ../nbs/12_lm.ipynb #9fad5f69
@@ -74,8 +84,6 @@ def train_tokenizer(texts, vocab_size: int = 1000):
     return fast
 
 # %% ../nbs/12_lm.ipynb #57b13f8e
-from dataclasses import dataclass, asdict
-
 @dataclass
 class TinyLMConfig:
     "The tiny Qwen2 model and its pretraining."
@@ -125,7 +133,8 @@ def build_tiny_lm(cfg: Config, out_dir: Path | None = None, tiny: TinyLMConfig |
         for j, b in enumerate(batch):
             x = torch.tensor(b["input_ids"]); n = len(x)
             ids[j, :n], att[j, :n] = x, 1
-            labels[j, :n] = x   # plain causal LM on the whole conversation: it learns the observations' language too
+            # loss on the answer only: a 0.4M model that also learns to predict observations writes them back as answers
+            labels[j, :n] = torch.where(torch.tensor(b["assistant_masks"]).bool(), x, -100)
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad()
@@ -177,12 +186,98 @@ def _has_unsloth() -> bool:
     import importlib.util
     return importlib.util.find_spec("unsloth") is not None
 
+# %% ../nbs/12_lm.ipynb #92ca04bc
+def checkpoints(output_dir, # a training run's output directory (missing: no checkpoints)
+               ) -> list[Path]:
+    "The `checkpoint-N` folders in `output_dir`, by step."
+    d = Path(output_dir)
+    cps = [p for p in d.glob("checkpoint-*") if p.is_dir() and p.name.split("-")[-1].isdigit()] if d.exists() else []
+    return sorted(cps, key=step_of)
+
+def step_of(checkpoint: Path | str, # a `checkpoint-N` folder
+           ) -> int:
+    "The training step N of a `checkpoint-N` folder."
+    name = Path(checkpoint).name
+    if not name.startswith("checkpoint-") or not name.split("-")[-1].isdigit():
+        raise ValueError(f"{checkpoint} is not a 'checkpoint-N' folder")
+    return int(name.split("-")[-1])
+
+def train_resuming(trainer, # a `transformers.Trainer` (TRL's SFT/GRPO trainers) writing to `output_dir`
+                   output_dir, resume: bool = True) -> tuple[Path | None, float, int]:
+    "`trainer.train()`, from the last `checkpoint-N` of `output_dir` when `resume`; (checkpoint or None, seconds, steps run)."
+    cps = checkpoints(output_dir)
+    last = cps[-1] if resume and cps else None
+    t0 = time.perf_counter()
+    trainer.train(resume_from_checkpoint=str(last) if last else None)
+    return last, time.perf_counter() - t0, trainer.state.global_step - (step_of(last) if last else 0)
+
+def load_adapter(base, # the model the adapter was trained on: a directory, "tiny" or a Hugging Face id
+                 checkpoint, # a folder holding a LoRA adapter (`checkpoint-N`, or a run's `final`)
+                 cfg: Config):
+    "(merged model, tokenizer): the LoRA adapter in `checkpoint` put on `base` and merged, in eval mode."
+    from peft import PeftModel
+    ck = Path(checkpoint)
+    if not (ck/"adapter_config.json").exists():
+        raise FileNotFoundError(f"{ck} holds no LoRA adapter (no adapter_config.json in the folder)")
+    model, tok = load_lm(str(base), cfg)
+    model = PeftModel.from_pretrained(model, str(ck)).merge_and_unload()
+    model.eval()
+    return model, tok
+
+def peak_rss_mb() -> float:
+    """Peak resident memory of this process so far, in MB: Linux's `VmHWM` (/proc/self/status), else `ru_maxrss`.
+
+    `VmHWM` belongs to the process image, so a freshly spawned benchmark process reports its own peak.
+    `resource.getrusage(RUSAGE_SELF).ru_maxrss` survives `execve` on Linux: a spawned child would report
+    at least its parent's resident size at the fork. It is the fallback where /proc is absent (macOS)."""
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"): return int(line.split()[1]) / 1024   # kB
+    except OSError: pass
+    import resource, sys
+    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return rss / 2**20 if sys.platform == "darwin" else rss / 1024     # bytes on macOS, kB on Linux
+
+class StageConfig:
+    "Base of a training stage's hyperparameter dataclass (it needs a `seed` field): smoke/full presets, GPU-only check."
+    full_preset: ClassVar[dict] = {}       # the full profile's values; the smoke profile is the dataclass defaults
+    gpu_only: ClassVar[tuple] = ()         # boolean options that need a CUDA GPU...
+    gpu_libraries: ClassVar[str] = ""      # ...and the libraries behind them (for the error message)
+
+    @classmethod
+    def for_profile(cls, cfg: Config, **overrides):
+        "The smoke or full preset of `cfg.profile`, seeded from `cfg.seed`, with `overrides`."
+        base = dict(seed=cfg.seed, **(cls.full_preset if cfg.profile == "full" else {}))
+        return cls(**{**base, **overrides})
+
+    def check_device(self, cuda: bool | None = None) -> None:
+        "Raise when a GPU-only option is asked for without a CUDA GPU."
+        if cuda is None: cuda = _cuda()
+        asked = [k for k in self.gpu_only if getattr(self, k)]
+        if asked and not cuda:
+            raise RuntimeError(f"{type(self).__name__} option(s) {asked} need a CUDA GPU ({self.gpu_libraries}) and none is "
+                               "available: on CPU use the smoke profile or set them to False")
+
+@dataclass
+class LoRAStageConfig(StageConfig):
+    "A `StageConfig` whose stage trains a LoRA adapter: rank, scale, dropout and target modules."
+    lora_r: int = 16
+    lora_alpha: int = 32
+    lora_dropout: float = 0.0
+    lora_targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")   # the attention projections
+
+    def lora_config(self):
+        "peft's `LoraConfig` (causal LM) of these settings."
+        from peft import LoraConfig
+        return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
+                          target_modules=list(self.lora_targets), task_type="CAUSAL_LM")
+
 # %% ../nbs/12_lm.ipynb #8cef4470
 class LLMAgent(Agent):
     "A causal LM acting in text mode, batched across parallel episodes."
     obs_mode, is_lm = "text", True
 
-    def __init__(self, model, tokenizer, name: str = "llm", max_new_tokens: int = 48, temperature: float = 0.0,
+    def __init__(self, model, tokenizer, name: str = "llm", max_new_tokens: int = 320, temperature: float = 0.0,
                  batch_size: int = 32, system_prompt: str = SYSTEM_PROMPT, max_prompt_tokens: int = 4096):
         self.model, self.tok, self.name = model, tokenizer, name
         self.max_new_tokens, self.temperature, self.batch_size = max_new_tokens, temperature, batch_size
@@ -224,9 +319,10 @@ class LLMAgent(Agent):
         t0 = time.perf_counter()
         completions = self.generate(list(observations))
         dt = (time.perf_counter() - t0) / max(1, len(completions))
-        for c, e in zip(completions, envs):
+        for j, (c, o, e) in enumerate(zip(completions, observations, envs)):
             p = parse_action(c, e.unwrapped.symbols)
-            self.log.append(dict(completion=c, answer=strip_think(c).strip(), parse_error=p.parse_error, seconds=dt))
+            self.log.append(dict(env=j, step=e.unwrapped._k, observation=o, completion=c, answer=strip_think(c).strip(),
+                                 parse_error=p.parse_error, seconds=dt))
         return completions
 
 # %% ../nbs/12_lm.ipynb #d987fe43
