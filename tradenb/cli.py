@@ -13,7 +13,7 @@ import typer
 from .core import Config, project_root, run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'bench_env_cmd',
+__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'train', 'bench_env_cmd',
            'bench_server_cmd', 'bench_lm_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
@@ -103,6 +103,27 @@ def datasets(names: list[str] = typer.Option(None, "--name", help="dataset(s) to
     try: table = build_datasets(cfg, names)
     except ValueError as e: raise typer.BadParameter(str(e))
     typer.echo(table.drop(columns=[c for c in table.columns if c in ("data_sha256", "git_commit")]).to_string(index=False))
+
+# %% ../nbs/95_cli.ipynb #02fa379b
+@app.command()
+def train(names: list[str] = typer.Argument(None, help="experiment name(s) of the registry (e.g. sft_v3_step200)"),
+          all_experiments: bool = typer.Option(False, "--all", help="the profile's whole set"),
+          profile: str = typer.Option("smoke", help="smoke (tiny model, minutes) or full (published scale, one GPU)"),
+          eval_task: str = typer.Option("easy", help="task of the val selection and the test score"),
+          output_dir: Path = typer.Option(None, help="write results/ and figures/ here")):
+    "Run published experiments (SFT / GRPO / RAFT) and update the experiment table."
+    from tradenb.experiments import EXPERIMENTS, plot_training_curves, run_experiment, smoke_set, write_experiments
+    cfg = Config.from_profile(profile, output_dir=Path(output_dir).resolve() if output_dir else None)
+    todo = (smoke_set() if profile == "smoke" else list(EXPERIMENTS)) if all_experiments else list(names or [])
+    if not todo: raise typer.BadParameter("give experiment name(s) or --all; names: " + ", ".join(EXPERIMENTS))
+    if bad := [n for n in todo if n not in EXPERIMENTS]:
+        raise typer.BadParameter(f"unknown experiment(s) {bad}; choose from {', '.join(EXPERIMENTS)}")
+    try: rows = [run_experiment(cfg, n, eval_task=eval_task) for n in todo]
+    except (ValueError, FileNotFoundError, RuntimeError) as e: raise typer.BadParameter(str(e))
+    table = write_experiments(cfg, rows)
+    plot_training_curves(cfg, table, cfg.figures_dir/"training_curves.png")
+    cols = [c for c in ("experiment", "status", "static_score_mean", "published_static", "hold_share", "kl_final") if c in table]
+    typer.echo(table[table.experiment.isin(todo)][cols].to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #1b852599
 @bench_app.command("env")

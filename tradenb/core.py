@@ -25,7 +25,8 @@ def project_root() -> Path:
 PROFILES: dict[str, dict] = {
     "smoke": {},  # the dataclass defaults *are* the smoke profile
     "full": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct",
-                 n_eval_episodes=100, n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000),
+                 n_eval_episodes=100, n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000,
+                 reasoning="full"),
 }
 
 @dataclass(frozen=True)
@@ -40,6 +41,7 @@ class Config:
     lm_name: str = "tiny"           # model registry name or a Hugging Face model id
     n_eval_episodes: int = 20       # episodes per (agent, task) in evaluations
     n_eval_episodes_lm: int = 8     # language models: the first episodes of the same set (CPU generation is slow)
+    reasoning: str = "compact"      # template reasoning in SFT data: `compact` (what a tiny model learns) or `full`
     n_eval_seeds: int = 5           # seeds for stochastic agents
     bench_steps: int = 20_000       # env steps per benchmark measurement
 

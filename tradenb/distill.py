@@ -28,7 +28,7 @@ __all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'DATASET_SIZES', 'ORACLE_HORIZO
            'build_dataset', 'build_datasets']
 
 # %% ../nbs/11_distill.ipynb #49d3736b
-GENERATOR_VERSION = "1.0.0"
+GENERATOR_VERSION = "1.1.0"   # 1.1.0: compact template reasoning in the smoke profile
 DATASET_NAMES = ("sft_v1_rule", "sft_v2_balanced", "sft_v3_distilled", "sft_seed003_mix", "grpo_prompts")
 DATASET_SIZES = {
     "smoke": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300, grpo_prompts=300),
@@ -223,22 +223,25 @@ def _symbol_lines(sym, f, macd_prev, held, action):
 
 class TemplateTeacher(Teacher):
     "Deterministic trend -> momentum -> risk -> decision reasoning from the day-t indicators."
-    name, version = "template", "1.0.0"
-    def __init__(self, max_symbols: int = 4): super().__init__(); self.max_symbols = max_symbols
+    name, version = "template", "1.1.0"
+    def __init__(self, max_symbols: int = 4, # stocks discussed (those traded first)
+                 compact: bool = False):      # one short clause per section: what a tiny model can learn in minutes
+        super().__init__(); self.max_symbols, self.compact = (2 if compact else max_symbols), compact
 
     def explain(self, r: TeacherRequest) -> str:
         order = [j for j, a in enumerate(r.actions) if a != "HOLD"] or list(range(len(r.symbols)))
         focus = order[: self.max_symbols]
+        trades = [(r.actions[j], r.symbols[j]) for j in range(len(r.symbols)) if r.actions[j] != "HOLD"]
+        decision = "; ".join(l for l in r.label.splitlines())
+        if self.compact: return self._compact(r, focus, trades, decision)
         parts = [_symbol_lines(r.symbols[j], r.features[j], r.macd_prev[j], r.held[j], r.actions[j]) for j in focus]
         rest = len(r.symbols) - len(focus)
         tail = f" The other {rest} stocks show no setup strong enough to act on." if rest else ""
-        trades = [(r.actions[j], r.symbols[j]) for j in range(len(r.symbols)) if r.actions[j] != "HOLD"]
         conflicts = [p[3] for p in parts if p[3]]
         size_note = ("Sizing: a partial position limits the damage if the read is wrong." if any(a == "BUY" for a, _ in trades)
                      else "Reducing exposure protects the gains and the capital." if trades else
                      "Standing aside keeps the risk unchanged.")
         why = ("the setup favours the trade" if trades else "no setup is clear enough to pay the fees")
-        decision = "; ".join(l for l in r.label.splitlines())
         return "\n".join([
             "Trend: " + " ".join(p[0] for p in parts) + tail,
             "Momentum: " + " ".join(p[1] for p in parts),
@@ -246,6 +249,24 @@ class TemplateTeacher(Teacher):
             *(["Conflict: " + " ".join(conflicts)] if conflicts else []),
             f"Decision: {decision} ({why}).",
         ])
+
+    def _compact(self, r: TeacherRequest, focus, trades, decision) -> str:
+        "The same four steps in a few words per stock."
+        from tradenb.labeling import indicator_votes
+        from tradenb.prompts import rsi_word, trend_word
+        F = {k: i for i, k in enumerate(FEATURES)}
+        lines = {k: [] for k in ("Trend", "Momentum", "Risk")}
+        split = False
+        for j in focus:
+            f, sym = r.features[j], r.symbols[j]
+            lines["Trend"].append(f"{sym} {trend_word(f[F['trend']])}")
+            lines["Momentum"].append(f"{sym} RSI {f[F['rsi_14']]:.0f} {rsi_word(f[F['rsi_14']])}, MACD "
+                                     f"{'up' if f[F['macd_hist']] > r.macd_prev[j] else 'down'}")
+            lines["Risk"].append(f"{sym} volatility {_vol_word(f[F['volatility']])}")
+            v = indicator_votes(np.asarray(f)); split |= bool((v > 0).any() and (v < 0).any())
+        out = [f"{k}: {'; '.join(v)}." for k, v in lines.items()]
+        if split: out.append("Conflict: signals are mixed; however " + ("the trade has the edge." if trades else "waiting is safer."))
+        return "\n".join(out + [f"Decision: {decision}."])
 
     def reason(self, requests):
         self.stats["requests"] += len(requests)
@@ -384,7 +405,7 @@ class HFTeacher(Teacher):
 def teacher_from_env(cfg: Config | None = None) -> Teacher:
     "`TRADENB_TEACHER` = template (default) | api | hf (model from `TRADENB_TEACHER_MODEL`)."
     kind = os.environ.get("TRADENB_TEACHER", "template")
-    if kind == "template": return TemplateTeacher()
+    if kind == "template": return TemplateTeacher(compact=(cfg or Config()).reasoning == "compact")
     if kind == "api":
         cache = (cfg or Config()).data_dir/"datasets"/"teacher_cache.jsonl"
         return OpenAICompatibleTeacher(cache_path=cache, requests_per_minute=float(os.environ.get("TRADENB_TEACHER_RPM", 500)))
@@ -579,7 +600,7 @@ def _build_sft(cfg: Config, name: str, n: int, teacher: Teacher | None, cube, pr
         acts, texts = zip(*(template_orders(f, h, c, s) for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
         st = _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed)
         st["task"] = "easy"
-        return distill(st, n, TemplateTeacher(), cube, "target", "target_actions", progress=progress)
+        return distill(st, n, TemplateTeacher(compact=cfg.reasoning == "compact"), cube, "target", "target_actions", progress=progress)
     teacher = teacher or teacher_from_env(cfg)
     if name == "sft_v3_distilled":
         st = _candidates(cfg, "easy", 5 * n, seed)
