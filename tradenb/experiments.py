@@ -106,13 +106,22 @@ def _stage_overrides(cfg: Config, e: Experiment) -> dict:
     return dict(e.smoke)
 
 def _train(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str) -> dict:
-    "Train the stage; return checkpoints, losses/health and the stage's own numbers."
+    "Train the stage (or reuse a finished run of the same spec); checkpoints, losses/health and the stage's numbers."
     over = _stage_overrides(cfg, e)
+    spec = json.loads(json.dumps(dict(stage=e.stage, start=start, dataset=e.dataset, overrides=over, eval_task=eval_task,
+                                      profile=cfg.profile, seed=cfg.seed), default=str))
+    marker = run_dir/"run.json"
+    if marker.exists() and (done := json.loads(marker.read_text()))["spec"] == spec: return done["info"]
+    info = _train_stage(cfg, e, start, run_dir, eval_task, over)
+    marker.write_text(json.dumps(dict(spec=spec, info=info), default=str))
+    return info
+
+def _train_stage(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str, over: dict) -> dict:
     if e.stage == "sft":
         from tradenb.sft import SFTStageConfig, load_chat_dataset, train_sft
         stage = SFTStageConfig.for_profile(cfg, dataset=e.dataset, eval_task=eval_task, **over)
         r = train_sft(cfg, stage, start, load_chat_dataset(cfg, e.dataset), run_dir)
-        return dict(checkpoints=r["checkpoints"], losses=r["losses"], steps=r["global_step"], eval=stage)
+        return dict(checkpoints=r["checkpoints"], losses=r["losses"], steps=r["global_step"])
     if e.stage == "grpo":
         from tradenb.grpo import GRPOStageConfig, prompt_set, train_grpo
         stage = GRPOStageConfig.for_profile(cfg, **over)
@@ -125,7 +134,7 @@ def _train(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str
         raft = RAFTConfig.for_profile(cfg, task=eval_task, **over)
         r = train_raft(cfg, raft, start, run_dir)
         return dict(checkpoints=[] if r["skipped"] else r["sft"]["checkpoints"], losses=[] if r["skipped"] else r["sft"]["losses"],
-                    steps=0 if r["skipped"] else r["sft"]["global_step"], funnel=r["funnel"], table=r["table"])
+                    steps=0 if r["skipped"] else r["sft"]["global_step"], funnel=r["funnel"])
     raise ValueError(f"unknown stage {e.stage!r}")
 
 # %% ../nbs/17_experiments.ipynb #2bb44ac0

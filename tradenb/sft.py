@@ -109,7 +109,7 @@ def train_sft(cfg: Config, stage: SFTStageConfig, model_path, # a model director
     last, seconds, steps_run = train_resuming(trainer, out, resume)
     hist = trainer.state.log_history
     losses = [(h["step"], h["loss"]) for h in hist if "loss" in h]
-    n_tokens = sum(h.get("num_tokens", 0) for h in hist[-1:])   # TRL logs the running token count
+    n_tokens = max((h.get("num_tokens", 0) for h in hist), default=0)   # TRL logs the running token count
     res = dict(output_dir=str(out), checkpoints=[str(p) for p in checkpoints(out)], resumed_from=str(last) if last else None,
                global_step=trainer.state.global_step, losses=losses, log_history=hist, seconds=seconds,
                seconds_per_step=seconds / steps_run if steps_run else None, num_tokens=n_tokens,
