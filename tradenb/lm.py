@@ -95,9 +95,9 @@ class TinyLMConfig:
     intermediate_size: int = 256
     max_position_embeddings: int = 4096
     n_conversations: int = 600
-    steps: int = 150
+    steps: int = 400               # copying the ticker from the prompt appears after ~300 steps
     batch_size: int = 8
-    lr: float = 2e-3
+    lr: float = 3e-3
     max_length: int = 1024
 
 def build_tiny_lm(cfg: Config, out_dir: Path | None = None, tiny: TinyLMConfig | None = None) -> Path:
