@@ -136,7 +136,7 @@ def train_sb3(rl: RLConfig, cfg: Config) -> tuple["SB3Agent", dict]:
     path = cfg.models_dir/"rl"/f"{rl.algo}_{rl.task}_s{rl.seed}.zip"
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    return SB3Agent(model, f"{rl.algo.upper()} ({path.stem})", discrete), dict(**asdict(rl), seconds=secs, steps_per_s=rl.total_timesteps / secs, path=str(path))
+    return SB3Agent(model, rl.algo.upper(), discrete), dict(**asdict(rl), seconds=secs, steps_per_s=rl.total_timesteps / secs, path=str(path))
 
 class SB3Agent(Agent):
     "A trained SB3 policy acting deterministically on numeric observations."
@@ -151,7 +151,7 @@ class SB3Agent(Agent):
         if not path.exists(): raise FileNotFoundError(f"No saved agent at {path}")
         algo = path.name.split("_")[0]
         model = {"ppo": PPO, "dqn": DQN}[algo].load(path, device="cpu")
-        return cls(model, f"{algo.upper()} ({path.stem})", discrete=algo == "dqn")
+        return cls(model, algo.upper(), discrete=algo == "dqn")   # one name across tasks; the file is in the `model` column
 
     def act(self, observations, envs):
         a, _ = self.model.predict(np.stack(observations), deterministic=True)

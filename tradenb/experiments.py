@@ -113,6 +113,7 @@ def _train(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str
     marker = run_dir/"run.json"
     if marker.exists() and (done := json.loads(marker.read_text()))["spec"] == spec: return done["info"]
     info = _train_stage(cfg, e, start, run_dir, eval_task, over)
+    run_dir.mkdir(parents=True, exist_ok=True)       # a RAFT round without winners trains nothing and makes no folder
     marker.write_text(json.dumps(dict(spec=spec, info=info), default=str))
     return info
 

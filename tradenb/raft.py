@@ -5,10 +5,9 @@
 # %% ../nbs/15_raft.ipynb #b8914e52
 from __future__ import annotations
 import time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
-import numpy as np
 import pandas as pd
 
 from .core import Config, run_record

@@ -79,7 +79,7 @@ def _lora_model(model_path, cfg: Config, stage: SFTStageConfig, cuda: bool):
         from unsloth import FastLanguageModel
         model, tok = FastLanguageModel.from_pretrained(str(model_path), max_seq_length=stage.max_length,
                                                        load_in_4bit=stage.load_in_4bit)
-        model = FastLanguageModel.get_peft_model(model, r=64, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
+        model = FastLanguageModel.get_peft_model(model, r=stage.lora_r, lora_alpha=stage.lora_alpha, lora_dropout=stage.lora_dropout,
                                                  target_modules=list(stage.lora_targets), random_state=stage.seed)
         return model, tok, None
     model, tok = load_lm(str(model_path), cfg.replace(device="cuda" if cuda else "cpu"), four_bit=stage.load_in_4bit or None)
