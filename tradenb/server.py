@@ -20,7 +20,7 @@ from .env import ENV_VERSION, OBS_MODES, TASKS, TradingEnv
 # %% auto #0
 __all__ = ['TaskName', 'ObsMode', 'SplitName', 'TradingAction', 'TradingObservation', 'TradingState', 'EpisodeStateError',
            'TradingEnvironment', 'SessionStore', 'CreateSession', 'StepBody', 'BodyLimit', 'create_app', 'serve',
-           'RemoteTradingEnv', 'bench_server']
+           'bench_server']
 
 # %% ../nbs/30_server.ipynb #e6388a1e
 class TradingAction(Action):
@@ -278,53 +278,9 @@ def serve(host: str = "127.0.0.1", port: int = 8000, max_sessions: int = 64, idl
     import uvicorn
     uvicorn.run(create_app(max_sessions, idle_timeout_s), host=host, port=port, log_level="warning")
 
-# %% ../nbs/30_server.ipynb #4cf25b85
-import gymnasium as gym
-from .env import task_spaces
-
-class RemoteTradingEnv(gym.Env):
-    "A TradingEnv served at `base_url`, driven over the plain-HTTP session API."
-    metadata = {"render_modes": []}
-
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", task: str = "easy", obs_mode: str = "text",
-                 split: str = "test", timeout: float = 30.0):
-        import httpx
-        if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
-        if obs_mode not in OBS_MODES: raise ValueError(f"Unknown obs_mode {obs_mode!r}")
-        self.task, self.obs_mode, self.split = task, obs_mode, split
-        self.observation_space, self.action_space = task_spaces(task, obs_mode)
-        self._http = httpx.Client(base_url=base_url, timeout=timeout)
-        self.session_id, self.symbols = None, []
-
-    def _call(self, method: str, url: str, **kw) -> dict:
-        r = self._http.request(method, url, **kw)
-        if r.status_code >= 400: raise RuntimeError(f"{method} {url} -> {r.status_code}: {r.text[:300]}")
-        return r.json()
-
-    def _obs(self, body: dict):
-        o = body["observation"]
-        return o if self.obs_mode == "text" else np.asarray(o, np.float32)
-
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
-        super().reset(seed=seed)
-        if self.session_id: self._call("DELETE", f"/sessions/{self.session_id}")
-        body = self._call("POST", "/sessions", json=dict(task=self.task, obs_mode=self.obs_mode, split=self.split, seed=seed))
-        self.session_id, self.symbols = body["session_id"], body["info"]["symbols"]
-        return self._obs(body), body["info"]
-
-    def step(self, action):
-        a = action if self.obs_mode == "text" else np.asarray(action, float).tolist()
-        body = self._call("POST", f"/sessions/{self.session_id}/step", json={"action": a})
-        return self._obs(body), body["reward"], body["terminated"], body["truncated"], body["info"]
-
-    def close(self):
-        if self.session_id:
-            try: self._call("DELETE", f"/sessions/{self.session_id}")
-            except Exception: pass   # the server may already be gone
-            self.session_id = None
-        self._http.close()
-
 # %% ../nbs/30_server.ipynb #b046e0bf
+from .client import RemoteTradingEnv
+
 def _start_background_server(port: int | None = None, **app_kwargs):
     "Start uvicorn on loopback in a daemon thread; return (base_url, server)."
     import socket, uvicorn, httpx
