@@ -225,15 +225,13 @@ def test_hold_collapse_detector():
 # ---- training on the tiny model (a few seconds each) ------------------------------------------------
 
 @pytest.fixture(scope="module")
-def tiny_setup(tmp_path_factory):
+def tiny_setup(tmp_path_factory, small_tiny_lm):
     """The tiny model, briefly fine-tuned on short well-formed answers (a third HOLD) so that GRPO groups
     differ and training has a signal whatever format the pretrained tiny model currently writes."""
     from tradenb.grpo import hold_share_conversations, quick_sft
-    from tradenb.lm import load_lm
     cfg = Config()
-    load_lm("tiny", cfg)                       # builds models/tiny once if missing
     ds = prompt_set(cfg, n=8, seed=0)
-    sft = quick_sft(cfg, cfg.models_dir/"tiny", hold_share_conversations(prompt_set(cfg, n=48, seed=1), 1 / 3),
+    sft = quick_sft(cfg, small_tiny_lm, hold_share_conversations(prompt_set(cfg, n=48, seed=1), 1 / 3),
                     tmp_path_factory.mktemp("sft"), steps=30)
     return cfg, ds, sft
 

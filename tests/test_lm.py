@@ -12,14 +12,12 @@ from tradenb.env import TradingEnv
 from tradenb.lm import LLMAgent, TinyLMConfig, build_tiny_lm, checkpoints, load_adapter, load_lm, peak_rss_mb, step_of
 from tradenb.prompts import SYSTEM_PROMPT
 
-# a very small build: the same code path as the notebook's, seconds instead of a minute
-SMALL = TinyLMConfig(n_conversations=40, steps=3, batch_size=4, vocab_size=400)
+from conftest import SMALL_TINY
+SMALL = TinyLMConfig(**SMALL_TINY)   # the build of conftest.small_tiny_lm
 
 
 @pytest.fixture(scope="module")
-def tiny_dir(tmp_path_factory):
-    torch.set_num_threads(1)
-    return build_tiny_lm(Config(), tmp_path_factory.mktemp("tiny"), SMALL)
+def tiny_dir(small_tiny_lm): return small_tiny_lm
 
 
 def test_round_trip_ids_and_logits(tiny_dir):

@@ -10,15 +10,13 @@ from datasets import Dataset
 
 from tradenb.core import Config
 from tradenb.env import TradingEnv
-from tradenb.lm import TinyLMConfig, build_tiny_lm, load_adapter
+from tradenb.lm import load_adapter
 from tradenb.prompts import SYSTEM_PROMPT
 from tradenb.sft import SFTStageConfig, select_best, to_prompt_completion, train_sft
 
 
 @pytest.fixture(scope="module")
-def tiny(tmp_path_factory):
-    torch.set_num_threads(1)
-    return build_tiny_lm(Config(), tmp_path_factory.mktemp("tiny"), TinyLMConfig(n_conversations=40, steps=3, batch_size=4, vocab_size=400))
+def tiny(small_tiny_lm): return small_tiny_lm
 
 
 @pytest.fixture(scope="module")
