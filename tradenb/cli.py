@@ -13,8 +13,8 @@ import typer
 from .core import Config, project_root, run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'train', 'bench_env_cmd',
-           'bench_server_cmd', 'bench_lm_cmd', 'serve']
+__all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'train',
+           'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -28,6 +28,17 @@ def notebooks(root: Path | None = None, only: list[str] | None = None) -> list[P
     nbs = sorted((root or project_root()).joinpath("nbs").glob("[0-9][0-9]_*.ipynb"))
     if only: nbs = [p for p in nbs if any(fnmatch.fnmatch(p.name, pat) or fnmatch.fnmatch(p.stem, pat) for pat in only)]
     return nbs
+
+def tag_slow_cells(path: Path, tag: str = "nbval-skip") -> int:
+    "Tag the `#| slow` cells of an executed notebook (nbval then checks the fast cells without re-training); how many."
+    import nbformat
+    nb, n = nbformat.read(path, as_version=4), 0
+    for c in nb.cells:
+        if c.cell_type == "code" and c.source.lstrip().startswith("#| slow"):
+            tags = c.metadata.setdefault("tags", [])
+            if tag not in tags: tags.append(tag); n += 1
+    nbformat.write(nb, path)
+    return n
 
 def run_notebooks(profile: str = "smoke", only: list[str] | None = None, output_dir: Path | None = None,
                   executed_dir: Path | None = None) -> pd.DataFrame:
@@ -47,6 +58,7 @@ def run_notebooks(profile: str = "smoke", only: list[str] | None = None, output_
                             parameters=dict(profile=profile, output_dir=str(output_dir) if output_dir else None),
                             kernel_name="python3")
         rows.append(dict(notebook=nb.name, seconds=round(time.perf_counter() - t0, 1)))
+        tag_slow_cells(executed_dir/nb.name)
         typer.echo(f" {rows[-1]['seconds']} s")
     timings = pd.DataFrame(rows)
     if not only:  # a partial run does not overwrite the record of the whole run
