@@ -55,7 +55,8 @@ def test_batched_generation_equals_one_at_a_time(tiny_dir):
     obs = [e.reset(seed=i)[0] for i, e in enumerate(envs)]
     batched = LLMAgent(model, tok, max_new_tokens=12, batch_size=4).generate(obs)
     single = LLMAgent(model, tok, max_new_tokens=12, batch_size=1).generate(obs)
-    assert batched == single
+    plain = LLMAgent(model, tok, max_new_tokens=12, batch_size=4, prefix_cache=False).generate(obs)
+    assert batched == single == plain          # the shared-prefix KV cache changes nothing but the speed
 
 
 def test_checkpoints_are_listed_by_step_number(tmp_path):

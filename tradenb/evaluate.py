@@ -157,7 +157,8 @@ def make_agent(name: str, cfg: Config, task: str | None = None) -> tuple[Agent, 
     label = Path(lm).name if Path(lm).is_dir() else lm
     return LLMAgent(model, tok, name=f"{label} zero-shot" if key in ("llm", "tiny") or not Path(lm).is_dir() else label), lm
 
-def saved_agents(cfg: Config) -> list[tuple[str, str | None]]:
+def saved_agents(cfg: Config, fine_tuned: bool = True, # include the fine-tuned models of `models/lm/`
+                ) -> list[tuple[str, str | None]]:
     "(agent name, task or None for every task) of every saved agent: rules, SB3 zips, language models."
     out = [(n, None) for n in RULE_AGENTS]
     for p in sorted((cfg.models_dir/"rl").glob(f"*_s{cfg.seed}.zip")):
@@ -165,7 +166,7 @@ def saved_agents(cfg: Config) -> list[tuple[str, str | None]]:
         if task in TASKS: out.append((str(p), task))
     out.append(("llm", None))
     lm_root = cfg.models_dir/"lm"   # fine-tuned checkpoints chosen by the training stages
-    out += [(str(p), None) for p in sorted(lm_root.glob("*")) if (p/"config.json").exists()]
+    if fine_tuned: out += [(str(p), None) for p in sorted(lm_root.glob("*")) if (p/"config.json").exists()]
     return out
 
 # %% ../nbs/08_evaluate.ipynb #ad60f22d

@@ -19,7 +19,7 @@ from .prompts import SYSTEM_PROMPT, parse_action, strip_think
 # %% auto #0
 __all__ = ['QWEN2_SPLIT', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'pretraining_conversations', 'train_tokenizer', 'TinyLMConfig',
            'build_tiny_lm', 'load_lm', 'checkpoints', 'step_of', 'train_resuming', 'load_adapter', 'peak_rss_mb',
-           'StageConfig', 'LoRAStageConfig', 'LLMAgent', 'bench_batched_decisions']
+           'StageConfig', 'LoRAStageConfig', 'shared_prefix_length', 'LLMAgent', 'bench_batched_decisions']
 
 # %% ../nbs/12_lm.ipynb #48eaac88
 def _reasoning(env, action: str) -> str:
@@ -273,15 +273,25 @@ class LoRAStageConfig(StageConfig):
                           target_modules=list(self.lora_targets), task_type="CAUSAL_LM")
 
 # %% ../nbs/12_lm.ipynb #8cef4470
+def shared_prefix_length(ids: list[list[int]]) -> int:
+    "How many leading tokens all token lists share, keeping at least one token of each list out of it."
+    n = min(len(x) for x in ids) - 1
+    if n <= 0: return 0
+    a = np.array([x[:n] for x in ids])
+    diff = np.flatnonzero((a != a[0]).any(0))
+    return int(diff[0]) if len(diff) else n
+
+# %% ../nbs/12_lm.ipynb #774277ca
 class LLMAgent(Agent):
     "A causal LM acting in text mode, batched across parallel episodes."
     obs_mode, is_lm = "text", True
 
     def __init__(self, model, tokenizer, name: str = "llm", max_new_tokens: int = 320, temperature: float = 0.0,
-                 batch_size: int = 32, system_prompt: str = SYSTEM_PROMPT, max_prompt_tokens: int = 4096):
+                 batch_size: int = 32, system_prompt: str = SYSTEM_PROMPT, max_prompt_tokens: int = 4096,
+                 prefix_cache: bool = True):   # run the prompts' shared prefix once per batch (see `_generate_ids`)
         self.model, self.tok, self.name = model, tokenizer, name
         self.max_new_tokens, self.temperature, self.batch_size = max_new_tokens, temperature, batch_size
-        self.system_prompt, self.max_prompt_tokens = system_prompt, max_prompt_tokens
+        self.system_prompt, self.max_prompt_tokens, self.prefix_cache = system_prompt, max_prompt_tokens, prefix_cache
         self.stochastic = temperature > 0
         self.log: list[dict] = []
 
@@ -297,19 +307,36 @@ class LLMAgent(Agent):
 
     def generate(self, observations: list[str]) -> list[str]:
         "Completions for a list of observations, generated in batches of `batch_size`."
-        import torch
         out = []
         for i in range(0, len(observations), self.batch_size):
-            enc = self.tok([self.prompt(o) for o in observations[i:i + self.batch_size]], return_tensors="pt",
-                           padding=True, truncation=True, max_length=self.max_prompt_tokens,
-                           add_special_tokens=False).to(self.model.device)
-            kw = dict(do_sample=True, temperature=self.temperature) if self.temperature > 0 else dict(do_sample=False)
-            with torch.no_grad():
-                gen = self.model.generate(**enc, max_new_tokens=self.max_new_tokens, pad_token_id=self.tok.pad_token_id,
-                                          eos_token_id=self.tok.eos_token_id, **kw)
-            texts = self.tok.batch_decode(gen[:, enc["input_ids"].shape[1]:], skip_special_tokens=False)
-            out += [self.clean(t) for t in texts]
+            prompts = [self.prompt(o) for o in observations[i:i + self.batch_size]]
+            ids = [self.tok(p, add_special_tokens=False, truncation=True, max_length=self.max_prompt_tokens)["input_ids"]
+                   for p in prompts]
+            P = shared_prefix_length(ids) if self.prefix_cache and len(ids) > 1 else 0
+            out += [self.clean(t) for t in self._generate_ids(ids, P)]
         return out
+
+    def _generate_ids(self, ids: list[list[int]], P: int) -> list[str]:
+        """Generate for token lists sharing their first `P` tokens. The prefix (the system prompt and the chat
+        header) is run once and its KV cache copied to the batch; each prompt's own part sits after left padding
+        *between* prefix and suffix, masked out, so positions and attention equal those of the unpadded prompt."""
+        import torch
+        B, L = len(ids), max(len(x) for x in ids) - P
+        full = torch.full((B, P + L), self.tok.pad_token_id); mask = torch.zeros((B, P + L), dtype=torch.long)
+        full[:, :P], mask[:, :P] = torch.tensor(ids[0][:P]), 1
+        for j, x in enumerate(ids):
+            full[j, P + L - (len(x) - P):], mask[j, P + L - (len(x) - P):] = torch.tensor(x[P:]), 1
+        full, mask = full.to(self.model.device), mask.to(self.model.device)
+        kw = dict(do_sample=True, temperature=self.temperature) if self.temperature > 0 else dict(do_sample=False)
+        with torch.no_grad():
+            cache = None
+            if P:
+                cache = self.model(input_ids=full[:1, :P], use_cache=True).past_key_values
+                cache.batch_repeat_interleave(B)
+            gen = self.model.generate(input_ids=full, attention_mask=mask, past_key_values=cache,
+                                      max_new_tokens=self.max_new_tokens, pad_token_id=self.tok.pad_token_id,
+                                      eos_token_id=self.tok.eos_token_id, **kw)
+        return self.tok.batch_decode(gen[:, P + L:], skip_special_tokens=False)
 
     def clean(self, text: str) -> str:
         "The completion up to the end of the turn, without padding tokens."
@@ -327,9 +354,9 @@ class LLMAgent(Agent):
 
 # %% ../nbs/12_lm.ipynb #d987fe43
 def bench_batched_decisions(model, tok, n_envs: int = 32, steps: int = 2, task: str = "easy") -> dict:
-    "Decisions/s with one batch of `n_envs` vs one-at-a-time generation, same model and episodes."
-    def run(batch_size):
-        agent = LLMAgent(model, tok, batch_size=batch_size)
+    "Decisions/s with one batch of `n_envs` (with and without the shared-prefix cache) vs one at a time; same episodes."
+    def run(batch_size, prefix_cache=True):
+        agent = LLMAgent(model, tok, batch_size=batch_size, prefix_cache=prefix_cache)
         envs = [TradingEnv(task, "text", "test") for _ in range(n_envs)]
         obs = [e.reset(seed=i)[0] for i, e in enumerate(envs)]
         agent.reset(n_envs, seed=0)
@@ -339,6 +366,8 @@ def bench_batched_decisions(model, tok, n_envs: int = 32, steps: int = 2, task: 
             obs = [e.step(a)[0] for e, a in zip(envs, acts)]
         return n_envs * steps / (time.perf_counter() - t0), [l["completion"] for l in agent.log]
     batched, cb = run(n_envs)
+    plain, cp = run(n_envs, prefix_cache=False)
     single, cs = run(1)
-    return dict(batched_decisions_per_s=round(batched, 2), single_decisions_per_s=round(single, 2),
-                speedup=round(batched / single, 2), same_decisions=cb == cs)
+    return dict(batched_decisions_per_s=round(batched, 2), batched_no_prefix_cache_per_s=round(plain, 2),
+                single_decisions_per_s=round(single, 2), speedup=round(batched / single, 2),
+                speedup_no_prefix_cache=round(plain / single, 2), same_decisions=cb == cs == cp)
