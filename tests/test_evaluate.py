@@ -83,7 +83,9 @@ def test_make_agent_errors_name_what_is_missing(tmp_path):
     with pytest.raises(ValueError, match="needs a task"): make_agent("dqn", cfg)
 
 
-def test_leaderboard_files(tmp_path):
+def test_leaderboard_files(tmp_path, monkeypatch):
+    import tradenb.evaluate as ev
+    monkeypatch.setattr(ev, "episode_set_path", lambda cfg, task, split, n: tmp_path/f"{task}_{split}_{n}.json")  # not data/
     cfg = CFG.replace(output_dir=tmp_path, n_eval_episodes=4)
     lb, eps = evaluate_all(cfg, tasks=("easy", "medium"), agents=[("hold", None), ("rsi", None)], track=False)
     paths = write_leaderboard(lb, eps, cfg)
