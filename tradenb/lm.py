@@ -24,16 +24,13 @@ __all__ = ['QWEN2_SPLIT', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'pretraining_conver
 # %% ../nbs/12_lm.ipynb #48eaac88
 def _reasoning(env, action: str) -> str:
     "Indicator explanations (trend -> momentum -> risk -> decision) of the observed day, for `action`."
-    from tradenb.distill import TeacherRequest, TemplateTeacher   # the same wording chapter 11's teacher writes
+    from tradenb.distill import TeacherRequest, TemplateTeacher, _actions_of   # chapter 11's teacher and its action reading
     from tradenb.features import FEATURES
     u = env.unwrapped
     now, prev = u.observed_features(), u.observed_features(lag=1)
-    acts = ["HOLD"] * len(u.symbols)
-    for line in action.splitlines():
-        verb, *rest = line.split()
-        if rest and rest[0] in u.symbols: acts[u.symbols.index(rest[0])] = verb
     eq = float(u._equity[u._k])
-    req = TeacherRequest(observation="", label=action, symbols=list(u.symbols), actions=acts, features=now.tolist(),
+    req = TeacherRequest(observation="", label=action, symbols=list(u.symbols), actions=_actions_of(action, u.symbols),
+                         features=now.tolist(),
                          macd_prev=prev[:, FEATURES.index("macd_hist")].tolist(), held=(u.portfolio.qty > 0).tolist(),
                          cash_share=float(u.portfolio.cash) / eq)
     return TemplateTeacher(compact=True).explain(req)
