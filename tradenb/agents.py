@@ -9,9 +9,10 @@ from pathlib import Path
 import gymnasium as gym
 import numpy as np
 
-from .core import Config
+from .core import Config, apply_runtime
 from .env import TASKS, TradingEnv, buy_and_hold_policy, hold_action
 from .features import FEATURES
+from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD
 
 # %% auto #0
 __all__ = ['Agent', 'HoldAgent', 'BuyAndHoldAgent', 'RandomAgent', 'RSIRuleAgent', 'DiscreteActions', 'RLConfig', 'make_rl_env',
@@ -65,7 +66,7 @@ class RandomAgent(Agent):
 class RSIRuleAgent(Agent):
     "RSI/MACD rules (documented above), acting in the text format."
     name = "RSI rules"
-    def __init__(self, oversold: float = 30, overbought: float = 70, buy_fraction: float = 0.25):
+    def __init__(self, oversold: float = RSI_OVERSOLD, overbought: float = RSI_OVERBOUGHT, buy_fraction: float = 0.25):
         self.oversold, self.overbought, self.buy_fraction = oversold, overbought, buy_fraction
 
     def decide(self, env) -> str:
@@ -116,10 +117,10 @@ def make_rl_env(task: str, split: str = "train", discrete: bool = False) -> gym.
 
 def train_sb3(rl: RLConfig, cfg: Config) -> tuple["SB3Agent", dict]:
     "Train PPO or DQN on the train split; save under `cfg.models_dir`; return the agent and run stats."
-    import time, torch
+    import time
     from stable_baselines3 import DQN, PPO
     from stable_baselines3.common.env_util import make_vec_env
-    torch.set_num_threads(1)   # tiny MLPs: threads cost more than they give on 2 cores
+    apply_runtime(cfg, "rl")   # chapter 00's policy: tiny MLPs run on one thread
     discrete = rl.algo == "dqn"
     venv = make_vec_env(lambda: make_rl_env(rl.task, "train", discrete), n_envs=rl.n_envs, seed=rl.seed)
     if rl.algo == "ppo":

@@ -10,7 +10,8 @@ from pathlib import Path
 import pandas as pd
 import typer
 
-from .core import Config, project_root, run_record
+from .core import Config, project_root
+from .tracking import run_record
 
 # %% auto #0
 __all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'train',
@@ -62,7 +63,7 @@ def run_notebooks(profile: str = "smoke", only: list[str] | None = None, output_
         typer.echo(f" {rows[-1]['seconds']} s")
     timings = pd.DataFrame(rows)
     if not only:  # a partial run does not overwrite the record of the whole run
-        rec = {k: v for k, v in run_record(cfg).items() if k in ("tradenb_version", "env_version", "profile", "git_commit")}
+        rec = {k: v for k, v in run_record(cfg).items() if k in ("tradenb_version", "env_version", "profile", "git_commit", "source_dirty")}
         timings.assign(**rec).to_csv(cfg.results_dir/"reproduce_timings.csv", index=False)
     typer.echo(f"[reproduce:{profile}] {len(rows)} notebooks in {timings.seconds.sum():.0f} s")
     return timings
@@ -114,7 +115,7 @@ def datasets(names: list[str] = typer.Option(None, "--name", help="dataset(s) to
     cfg = Config.from_profile(profile, output_dir=Path(output_dir).resolve() if output_dir else None)
     try: table = build_datasets(cfg, names)
     except ValueError as e: raise typer.BadParameter(str(e))
-    typer.echo(table.drop(columns=[c for c in table.columns if c in ("data_sha256", "git_commit")]).to_string(index=False))
+    typer.echo(table.drop(columns=[c for c in table.columns if c in ("data_sha256", "git_commit", "source_dirty")]).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #02fa379b
 @app.command()

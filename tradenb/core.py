@@ -5,7 +5,7 @@
 # %% ../nbs/00_core.ipynb #fc8fc186
 from __future__ import annotations
 import hashlib, json, os, random, subprocess, sys
-from dataclasses import dataclass, field, asdict, replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +13,9 @@ import numpy as np
 import tradenb
 
 # %% auto #0
-__all__ = ['PROFILES', 'project_root', 'Config', 'seed_everything', 'sha256_file', 'git_commit', 'run_record']
+__all__ = ['PROFILES', 'CPU_THREADS', 'SOURCE_PATHS', 'SOURCE_IGNORED', 'project_root', 'profile_values', 'Config',
+           'seed_everything', 'Runtime', 'runtime', 'apply_runtime', 'sha256_file', 'notebook_source', 'source_state',
+           'git_commit']
 
 # %% ../nbs/00_core.ipynb #4ef82976
 def project_root() -> Path:
@@ -22,12 +24,41 @@ def project_root() -> Path:
     return Path(tradenb.__file__).resolve().parent.parent
 
 # %% ../nbs/00_core.ipynb #fa937201
-PROFILES: dict[str, dict] = {
-    "smoke": {},  # the dataclass defaults *are* the smoke profile
-    "full": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct",
-                 n_eval_episodes=100, n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000,
-                 reasoning="full"),
+PROFILES: dict[str, dict[str, dict]] = {
+    "smoke": {
+        "config": {},            # the `Config` defaults *are* the smoke profile
+        "datasets": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300,
+                         grpo_prompts=300),
+        "rl": dict(dqn_timesteps=20_000),
+        "labeling": dict(n_balanced=2_000),
+        "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
+        "experiments": dict(default_set="smoke"),
+    },
+    "full": {
+        "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
+                       n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000, reasoning="full"),
+        "datasets": dict(sft_v1_rule=7_000, sft_v2_balanced=40_000, sft_v3_distilled=10_000, sft_seed003_mix=20_000,
+                         grpo_prompts=20_000),
+        "rl": dict(dqn_timesteps=50_000),
+        "labeling": dict(n_balanced=10_000),
+        # the published recipes (the write-ups' hyperparameters)
+        "sft": dict(lr=5e-6, steps=352, batch_size=4, grad_accum=4, max_length=4096, save_steps=50,
+                    eval_episodes=20, load_in_4bit=True, use_unsloth=True),
+        "grpo": dict(lr=5e-6, num_generations=4, batch_size=8, grad_accum=4, max_completion_length=512, steps=500,
+                     load_in_4bit=True),
+        "raft": dict(n_episodes=100, sft_steps=18, sft_lr=5e-6, save_steps=6),
+        "experiments": dict(default_set="all"),
+    },
 }
+
+def profile_values(profile: str, # `smoke` or `full`
+                   section: str, # a section of the profile: `config`, `datasets`, `sft`, ...
+                  ) -> dict:
+    "A copy of `profile`'s values for `section` (empty where the stage's defaults are the profile's)."
+    if profile not in PROFILES: raise ValueError(f"Unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
+    sections = PROFILES[profile]
+    if section not in sections: raise ValueError(f"Unknown profile section {section!r}; choose one of {sorted(sections)}")
+    return dict(sections[section])
 
 @dataclass(frozen=True)
 class Config:
@@ -37,7 +68,7 @@ class Config:
     universe: str = "nifty50"       # shipped panel: `nifty50` or `crypto`
     root: Path | None = None        # project root; None means `project_root()`
     output_dir: Path | None = None  # where results/ and figures/ go; None means the root
-    device: str = "cpu"             # torch device for language models
+    device: str = "cpu"             # torch device for language models (`cpu` or `cuda[:i]`)
     lm_name: str = "tiny"           # model registry name or a Hugging Face model id
     n_eval_episodes: int = 20       # episodes per (agent, task) in evaluations
     n_eval_episodes_lm: int = 8     # language models: the first episodes of the same set (CPU generation is slow)
@@ -50,20 +81,29 @@ class Config:
             raise ValueError(f"Unknown profile {self.profile!r}; choose one of {sorted(PROFILES)}")
 
     @classmethod
-    def from_profile(cls, profile: str = "smoke", **overrides) -> "Config":
+    def from_profile(cls,
+                     profile: str = "smoke", # `smoke` or `full`
+                     **overrides, # `Config` fields to set on top of the profile's values
+                    ) -> "Config":
         "The config of `profile`, with `overrides` applied on top."
-        if profile not in PROFILES:
-            raise ValueError(f"Unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
         unknown = set(overrides) - set(cls.__dataclass_fields__)
         if unknown: raise TypeError(f"Unknown Config field(s): {sorted(unknown)}")
-        return cls(**{**PROFILES[profile], **overrides, "profile": profile})
+        return cls(**{**profile_values(profile, "config"), **overrides, "profile": profile})
 
     def replace(self, **changes) -> "Config": return replace(self, **changes)
+
+    def values(self,
+               section: str, # a section of `PROFILES` (`datasets`, `sft`, ...)
+              ) -> dict:
+        "This profile's values for `section` (see `profile_values`)."
+        return profile_values(self.profile, section)
 
     @property
     def root_dir(self) -> Path: return Path(self.root) if self.root else project_root()
     @property
     def data_dir(self) -> Path: return self.root_dir/"data"
+    @property
+    def datasets_dir(self) -> Path: return (Path(self.output_dir) if self.output_dir else self.data_dir)/"datasets"
     @property
     def models_dir(self) -> Path: return self.root_dir/"models"
     @property
@@ -86,31 +126,97 @@ def seed_everything(seed: int) -> np.random.Generator:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
+# %% ../nbs/00_core.ipynb #20261968
+CPU_THREADS = {"rl": 1, "build": 2, "sft": 2, "grpo": 1, "generate": 2}  # default torch threads per workload
+
+@dataclass(frozen=True)
+class Runtime:
+    "How one torch workload runs (from `runtime`)."
+    device: str   # torch device
+    dtype: str    # weights' dtype for loading: `float32`, `bfloat16` or `float16`
+    bf16: bool    # trainers: bf16 mixed precision
+    fp16: bool    # trainers: fp16 mixed precision with loss scaling
+    threads: int  # torch intra-op threads
+
+    @property
+    def torch_dtype(self):
+        "The torch dtype of `dtype`."
+        import torch
+        return getattr(torch, self.dtype)
+
+def runtime(cfg: Config, # the run's config (its `device`)
+            workload: str = "generate", # a key of `CPU_THREADS`: what the threads are for
+            cuda_available: bool | None = None, # override the CUDA check (tests); None asks torch
+            bf16_supported: bool | None = None, # override the bf16 check (tests); None asks torch
+           ) -> Runtime:
+    "The thread, device and precision policy for `workload` under `cfg` (nothing is changed; see `apply_runtime`)."
+    if workload not in CPU_THREADS: raise ValueError(f"Unknown workload {workload!r}; choose one of {sorted(CPU_THREADS)}")
+    threads = int(os.environ.get("OMP_NUM_THREADS") or min(CPU_THREADS[workload], os.cpu_count() or 1))
+    if not cfg.device.startswith("cuda"):
+        if cfg.device != "cpu": raise ValueError(f"Unknown device {cfg.device!r}: use 'cpu' or 'cuda[:i]'")
+        return Runtime("cpu", "float32", False, False, threads)
+    if cuda_available is None or bf16_supported is None:
+        import torch
+        cuda_available = torch.cuda.is_available() if cuda_available is None else cuda_available
+        if bf16_supported is None: bf16_supported = cuda_available and torch.cuda.is_bf16_supported()
+    if not cuda_available:
+        raise RuntimeError(f"profile {cfg.profile!r} asks for device {cfg.device!r} but no CUDA GPU is available: "
+                           "use the smoke profile (or Config(device='cpu')) on a CPU machine")
+    return Runtime(cfg.device, "bfloat16" if bf16_supported else "float16", bf16_supported, not bf16_supported, threads)
+
+def apply_runtime(cfg: Config, # the run's config
+                  workload: str = "generate", # a key of `CPU_THREADS`
+                 ) -> Runtime:
+    "Apply `runtime(cfg, workload)`'s thread count to torch and return the policy for the caller's loader/trainer."
+    rt = runtime(cfg, workload)
+    import torch
+    torch.set_num_threads(rt.threads)
+    return rt
+
 # %% ../nbs/00_core.ipynb #726d018f
-def sha256_file(path: Path | str, chunk: int = 1 << 20) -> str:
+def sha256_file(path: Path | str, # the file to hash
+                chunk: int = 1 << 20, # bytes read at a time
+               ) -> str:
     "Hex sha256 of a file's bytes."
     h = hashlib.sha256()
     with open(path, "rb") as f:
         while b := f.read(chunk): h.update(b)
     return h.hexdigest()
 
-def git_commit(root: Path | None = None) -> str:
-    "The current commit of the project (suffixed `-dirty` with uncommitted changes), or 'unknown'."
-    root = root or project_root()
-    try:
-        out = subprocess.run(["git", "describe", "--always", "--dirty", "--abbrev=12"], cwd=root,
-                             capture_output=True, text=True, timeout=10)
-        return out.stdout.strip() or "unknown"
-    except (OSError, subprocess.SubprocessError): return "unknown"
+SOURCE_PATHS = ("tradenb", "nbs", "data", "pyproject.toml", "Makefile")  # what produces results
+SOURCE_IGNORED = ("data/datasets/", "data/episodes/")                   # built by the notebooks
 
-# %% ../nbs/00_core.ipynb #89f30759
-def run_record(cfg: Config, task: str | None = None, data_sha256: str | None = None, **extra) -> dict:
-    "What a result depends on: versions, data hash, seed, profile, commit (+ `extra` fields)."
-    from tradenb.env import ENV_VERSION, TASKS  # the env chapter owns the versions
-    from tradenb.data import shipped_data_sha256
-    rec = dict(tradenb_version=tradenb.__version__, env_version=ENV_VERSION,
-               task=task, task_version=TASKS[task].version if task else None,
-               data_sha256=data_sha256 or shipped_data_sha256(cfg),
-               universe=cfg.universe, seed=cfg.seed, profile=cfg.profile,
-               model=cfg.lm_name, git_commit=git_commit(cfg.root_dir))
-    return {**rec, **extra}
+def _git(root: Path, *args: str) -> str | None:
+    try:
+        out = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=20)
+        return out.stdout if out.returncode == 0 else None
+    except (OSError, subprocess.SubprocessError): return None
+
+def notebook_source(text: str) -> list:
+    "A notebook's cell types and sources (what produces results), without outputs or execution counts."
+    return [(c.get("cell_type"), "".join(c.get("source", ""))) for c in json.loads(text).get("cells", [])]
+
+def source_state(root: Path | None = None, # the project root (default `project_root()`)
+                ) -> dict:
+    "`git_commit` (HEAD, 12 hex digits, or 'unknown') and `source_dirty` (source files differ from it; outputs do not count)."
+    root = Path(root or project_root())
+    head = _git(root, "rev-parse", "--short=12", "HEAD")
+    if head is None: return dict(git_commit="unknown", source_dirty=None)
+    changed = _git(root, "status", "--porcelain", "--untracked-files=all", "--", *SOURCE_PATHS) or ""
+    dirty = []
+    for line in changed.splitlines():
+        path = line[3:].split(" -> ")[-1].strip('"')
+        if path.startswith(SOURCE_IGNORED) or "/.ipynb_checkpoints/" in path or "__pycache__" in path: continue
+        if path.endswith(".ipynb") and line[:2].strip() == "M":   # a run notebook: compare code and prose only
+            old = _git(root, "show", f"HEAD:{path}")
+            try:
+                if old is not None and notebook_source(old) == notebook_source((root/path).read_text()): continue
+            except (ValueError, OSError): pass
+        dirty.append(path)
+    return dict(git_commit=head.strip(), source_dirty=bool(dirty))
+
+def git_commit(root: Path | None = None, # the project root (default `project_root()`)
+              ) -> str:
+    "The commit that produced a result: HEAD, suffixed `-dirty` only when the *source* differs from it."
+    st = source_state(root)
+    return st["git_commit"] + ("-dirty" if st["source_dirty"] else "")

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, run_record
+from .core import Config
+from .tracking import run_record
 from .data import split_bounds
 from .env import TASKS, TradingEnv
 from .features import FEATURES

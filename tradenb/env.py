@@ -16,7 +16,7 @@ from .core import Config
 from .data import SPLITS, load_panel, proportional_splits, shipped_panel_path, split_mask
 from .features import FEATURES, MarketCube, build_cube
 from .grading import episode_metrics
-from .market import Portfolio
+from .market import Portfolio, sanitize_orders
 from .prompts import parse_action, render_observation
 
 # %% auto #0
@@ -88,6 +88,10 @@ def task_spaces(task: str, obs_mode: str) -> tuple[gym.Space, gym.Space]:
             gym.spaces.Text(max_length=4096, charset=string.printable))
 
 # %% ../nbs/05_env.ipynb #ba20aa67
+def _read_only(a: np.ndarray) -> np.ndarray:
+    v = a.view(); v.flags.writeable = False
+    return v
+
 class TradingEnv(gym.Env):
     "Daily trading on a real OHLCV panel. `obs_mode` 'text' (for LLMs) or 'numeric' (for RL)."
     metadata = {"render_modes": ["ansi"]}
@@ -99,7 +103,7 @@ class TradingEnv(gym.Env):
         if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
         if obs_mode not in OBS_MODES: raise ValueError(f"Unknown obs_mode {obs_mode!r}; choose one of {list(OBS_MODES)}")
         if render_mode not in (None, "ansi"): raise ValueError(f"Unknown render_mode {render_mode!r}; use 'ansi' or None")
-        cfg = config or Config()
+        cfg = config or Config()   # paths and the universe only: the env reads no profile value
         self.spec_task, self.task, self.obs_mode, self.split = TASKS[task], task, obs_mode, split
         self.render_mode, self.deadband, self.allow_short = render_mode, deadband, allow_short
         self.cube = self._cube(data, universe or cfg.universe, cfg)
@@ -131,6 +135,36 @@ class TradingEnv(gym.Env):
 
     @property
     def task_version(self) -> str: return self.spec_task.version
+
+    # public read-only views of the episode (other chapters read these, never the private state)
+    @property
+    def step_count(self) -> int | None:
+        "Decisions taken in this episode (None before the first `reset`)."
+        return self._k
+    @property
+    def episode_start(self) -> int:
+        "The cube's day index of the episode's first observation."
+        return self._s
+    @property
+    def cube_day(self) -> int:
+        "The cube's day index of the current observation (`episode_start + step_count`)."
+        return self._s + self._k
+    @property
+    def symbol_indices(self) -> np.ndarray:
+        "The cube's column indices of the episode's symbols (read-only)."
+        return _read_only(self._idx)
+    @property
+    def equity_curve(self) -> np.ndarray:
+        "Equity after each decision so far, starting with the initial cash (read-only)."
+        return _read_only(self._equity[: self._k + 1])
+    @property
+    def episode_starts(self) -> np.ndarray:
+        "Every valid episode start (cube day indices) in this split (read-only)."
+        return _read_only(self._starts)
+    @property
+    def trade_steps(self) -> int:
+        "Decisions so far that filled at least one order."
+        return self._trade_steps
 
     def reset(self, *, seed: int | None = None, options: dict | None = None):
         super().reset(seed=seed)
@@ -191,10 +225,7 @@ class TradingEnv(gym.Env):
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (self.spec_task.n_symbols,):
             raise ValueError(f"numeric action must have shape ({self.spec_task.n_symbols},), got {np.shape(action)}")
-        bad = not np.isfinite(a).all()
-        if bad: a = np.where(np.isfinite(a), a, 0.0)
-        a = np.minimum(np.maximum(a, -1.0), 1.0)   # ufuncs: np.clip costs more on tiny arrays
-        return np.where(np.abs(a) < self.deadband, 0.0, a), bad
+        return sanitize_orders(a, self.deadband)
 
     def step(self, action):
         if self._k is None: raise RuntimeError("call reset() before step()")
@@ -280,11 +311,7 @@ class TradingVectorEnv(VectorEnv):
 
     def step(self, actions):
         B, L, N = self.num_envs, self.spec_task.n_steps, self.spec_task.n_symbols
-        a = np.asarray(actions, dtype=np.float64).reshape(B, N)
-        bad = ~np.isfinite(a).all(-1)
-        if bad.any(): a = np.where(np.isfinite(a), a, 0.0)
-        a = np.minimum(np.maximum(a, -1.0), 1.0)
-        a = np.where(np.abs(a) < self.proto.deadband, 0.0, a)
+        a, bad = sanitize_orders(np.asarray(actions, dtype=np.float64).reshape(B, N), self.proto.deadband)
         k = self._k = self._k + 1
         self._trade_steps += self.portfolio.execute(a, self._open[:, k]).n_trades > 0
         self._bad += bad
@@ -319,7 +346,7 @@ def run_episode(env: gym.Env, policy=None, seed: int | None = None, options: dic
 def buy_and_hold_policy(obs, env):
     "Buy equal weights on the first step, then hold."
     e = env.unwrapped
-    if e._k > 0: return hold_action(env)
+    if e.step_count > 0: return hold_action(env)
     # every BUY fraction applies to the same cash (chapter 03), so 1/N each is equal weights
     if e.obs_mode == "text": return "\n".join(f"BUY {s} {1/len(e.symbols):.6f}" for s in e.symbols)
     return np.ones(env.action_space.shape, np.float32)

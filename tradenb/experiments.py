@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, run_record
+from .core import Config
+from .tracking import run_record
 
 # %% auto #0
 __all__ = ['SMOKE_SFT', 'SMOKE_GRPO', 'EXPERIMENTS', 'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'model_dir',
@@ -176,7 +177,7 @@ def run_experiment(cfg: Config, name: str, eval_task: str = "easy", progress: bo
                frac_reward_zero_std_mean=info.get("frac_reward_zero_std_mean"), hold_collapse=info.get("hold_collapse"),
                raft_funnel=json.dumps(info["funnel"]) if "funnel" in info else None,
                seconds=round(time.perf_counter() - t0, 1), profile=cfg.profile, model=cfg.lm_name,
-               git_commit=rec["git_commit"], env_version=rec["env_version"], task_version=rec["task_version"],
+               git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], env_version=rec["env_version"], task_version=rec["task_version"],
                data_sha256=rec["data_sha256"], seed=cfg.seed)
     (out/"experiment.json").write_text(json.dumps({**row, "losses": info.get("losses"), "health": info.get("health")}, default=str))
     return row
@@ -192,7 +193,7 @@ def not_run_row(e: Experiment, cfg: Config) -> dict:
 # %% ../nbs/17_experiments.ipynb #f664f9fe
 EXPERIMENT_COLUMNS = ["experiment", "stage", "base", "dataset", "steps", "static_score_mean", "static_score_ci_low",
                       "static_score_ci_high", "neural_score_mean", "published_static", "published_neural", "hold_share",
-                      "kl_final", "frac_reward_zero_std_mean", "profile", "model", "git_commit"]
+                      "kl_final", "frac_reward_zero_std_mean", "profile", "model", "git_commit", "source_dirty"]
 
 def _published_score(x) -> float:
     "'~0.300' -> 0.3; '' -> nan."

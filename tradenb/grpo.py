@@ -10,7 +10,8 @@ from pathlib import Path
 
 import numpy as np
 
-from .core import Config, seed_everything, run_record
+from .core import Config, seed_everything
+from .tracking import run_record
 from .distill import GRPO_COLUMNS, grpo_prompt_set
 from .lm import LoRAStageConfig, checkpoints, load_lm, peak_rss_mb, train_resuming
 from .prompts import parse_action

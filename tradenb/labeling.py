@@ -11,6 +11,7 @@ import pandas as pd
 from .core import Config
 from .data import split_mask
 from .features import FEATURES, MarketCube
+from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD, TREND_BAND
 
 # %% auto #0
 __all__ = ['ORACLE_CLASSES', 'ACTIONS', 'REGIMES', 'DEFAULT_ACTION_MIX', 'daily_returns', 'trailing_vol', 'forward_returns',
@@ -52,10 +53,10 @@ def indicator_votes(features: np.ndarray) -> np.ndarray:
     "`(..., 4)` votes in {-1, 0, +1}: trend, MACD, momentum, RSI (contrarian at the extremes)."
     f = np.asarray(features, dtype=float)
     trend, macd, mom, rsi = (f[..., _F[k]] for k in ("trend", "macd_hist", "momentum", "rsi_14"))
-    return np.stack([np.where(trend > 0.01, 1, np.where(trend < -0.01, -1, 0)),
+    return np.stack([np.where(trend > TREND_BAND, 1, np.where(trend < -TREND_BAND, -1, 0)),
                      np.sign(np.nan_to_num(macd)).astype(int),
                      np.where(mom > 0.02, 1, np.where(mom < -0.02, -1, 0)),
-                     np.where(rsi < 30, 1, np.where(rsi > 70, -1, 0))], axis=-1)
+                     np.where(rsi < RSI_OVERSOLD, 1, np.where(rsi > RSI_OVERBOUGHT, -1, 0))], axis=-1)
 
 def indicator_signal(features: np.ndarray, # `(..., F)` raw features in `FEATURES` order
                      min_net: int = 2,     # net votes needed for a signal

@@ -9,7 +9,20 @@ from dataclasses import dataclass, field
 import numpy as np
 
 # %% auto #0
-__all__ = ['Fill', 'Portfolio']
+__all__ = ['sanitize_orders', 'Fill', 'Portfolio']
+
+# %% ../nbs/03_market.ipynb #0b15beed
+def sanitize_orders(fractions, # signed order fractions, `(N,)` or a batch `(B, N)`
+                    deadband: float = 0.0, # |fraction| below this is no order
+                   ) -> tuple[np.ndarray, bool | np.ndarray]:
+    "Orders clipped to [-1, 1], non-finite ones zeroed, the deadband applied; and which actions had non-finite entries."
+    a = np.asarray(fractions, dtype=np.float64)
+    finite = np.isfinite(a)
+    bad = ~finite.all(-1)
+    if not finite.all(): a = np.where(finite, a, 0.0)
+    a = np.minimum(np.maximum(a, -1.0), 1.0)   # ufuncs: np.clip costs more on tiny arrays
+    if deadband > 0: a = np.where(np.abs(a) < deadband, 0.0, a)
+    return a, (bool(bad) if a.ndim == 1 else bad)
 
 # %% ../nbs/03_market.ipynb #073e42ff
 @dataclass
@@ -48,9 +61,7 @@ class Portfolio:
 
     def execute(self, fractions: np.ndarray, prices: np.ndarray) -> Fill:
         "Fill signed order `fractions` (see the convention above) at `prices` (the next open)."
-        a = np.asarray(fractions, dtype=float)
-        if not np.isfinite(a).all(): a = np.where(np.isfinite(a), a, 0.0)
-        a = np.minimum(np.maximum(a, -1.0), 1.0)
+        a, _ = sanitize_orders(fractions)
         if not a.any(): return Fill() if self.batch is None else Fill(*(np.zeros(self.batch) for _ in range(3)))
         fee, slip = self.fee_bps * 1e-4, self.slippage_bps * 1e-4
         cash = np.asarray(self.cash, dtype=float)

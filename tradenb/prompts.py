@@ -12,15 +12,21 @@ import numpy as np
 from .features import FEATURES, MarketCube
 
 # %% auto #0
-__all__ = ['SYSTEM_PROMPT', 'MAX_COMPLETION_CHARS', 'rsi_word', 'bb_word', 'trend_word', 'volume_word', 'macd_words',
-           'market_line', 'portfolio_lines', 'render_observation', 'strip_think', 'ParsedAction', 'parse_action']
+__all__ = ['RSI_OVERSOLD', 'RSI_OVERBOUGHT', 'TREND_BAND', 'SYSTEM_PROMPT', 'MAX_COMPLETION_CHARS', 'rsi_word', 'bb_word',
+           'trend_word', 'volume_word', 'macd_words', 'market_line', 'portfolio_lines', 'render_observation',
+           'chat_messages', 'strip_think', 'ParsedAction', 'parse_action', 'decided_actions']
 
 # %% ../nbs/06_prompts.ipynb #5eea0b00
-def rsi_word(v: float) -> str: return "oversold" if v < 30 else "overbought" if v > 70 else "neutral"
+# the indicator thresholds every chapter uses (words here, votes in labeling, the RSI rule agent)
+RSI_OVERSOLD, RSI_OVERBOUGHT = 30.0, 70.0   # RSI(14) below / above: oversold / overbought
+TREND_BAND = 0.01                           # |SMA20/SMA50 - 1| within this is a flat trend
+
+def rsi_word(v: float) -> str:
+    return "oversold" if v < RSI_OVERSOLD else "overbought" if v > RSI_OVERBOUGHT else "neutral"
 def bb_word(v: float) -> str:
     return ("below lower band" if v < 0 else "near lower band" if v < 0.2 else
             "above upper band" if v > 1 else "near upper band" if v > 0.8 else "mid band")
-def trend_word(v: float) -> str: return "uptrend" if v > 0.01 else "downtrend" if v < -0.01 else "flat"
+def trend_word(v: float) -> str: return "uptrend" if v > TREND_BAND else "downtrend" if v < -TREND_BAND else "flat"
 def volume_word(v: float) -> str: return "high" if v > 1.5 else "low" if v < -1.5 else "normal"
 def macd_words(h: float, prev: float) -> str:
     sign = "positive" if h > 0 else "negative"
@@ -73,6 +79,16 @@ Then answer with one action per line and nothing else:
 BUY SYMBOL FRACTION   (spend FRACTION of your cash, 0 < FRACTION <= 1)
 SELL SYMBOL FRACTION  (sell FRACTION of your position)
 HOLD                  (do nothing)"""
+
+# %% ../nbs/06_prompts.ipynb #b032adab
+def chat_messages(observation: str, # the text observation (the user turn)
+                  completion: str | None = None, # the assistant's answer (training data); None for a prompt
+                  system: str = SYSTEM_PROMPT, # the system prompt
+                 ) -> list[dict]:
+    "The chat of one decision: system prompt, observation, and the answer when given."
+    msgs = [{"role": "system", "content": system}, {"role": "user", "content": observation}]
+    if completion is not None: msgs.append({"role": "assistant", "content": completion})
+    return msgs
 
 # %% ../nbs/06_prompts.ipynb #c285cf52
 MAX_COMPLETION_CHARS = 20_000  # the answer is at the end: longer completions are cut from the front
@@ -131,3 +147,9 @@ def parse_action(text, symbols: list[str]) -> ParsedAction:
     if n_orders == 0 and not out.hold and not out.errors: out.errors.append("no action found")
     if out.errors: out.fractions[:] = 0.0   # rule 4: a malformed answer is a HOLD
     return out
+
+def decided_actions(text, # a completion (reasoning and all)
+                    symbols: list[str], # the episode's symbols
+                   ) -> list[str]:
+    "The decision per symbol read from `text`: BUY, SELL or HOLD (a malformed answer holds every symbol)."
+    return ["BUY" if x > 0 else "SELL" if x < 0 else "HOLD" for x in parse_action(text, list(symbols)).fractions]

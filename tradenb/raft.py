@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Config, run_record
+from .core import Config
+from .tracking import run_record
 from .lm import StageConfig
 from .prompts import SYSTEM_PROMPT
 

@@ -10,7 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from .core import Config, run_record, seed_everything
+from .core import Config, seed_everything
+from .tracking import run_record
 from .lm import LoRAStageConfig, checkpoints, load_adapter, load_lm, peak_rss_mb, step_of, train_resuming
 
 # %% auto #0
