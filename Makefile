@@ -8,7 +8,7 @@ PROFILE ?= smoke
 EXTRAS ?= dev,rl,llm,track,server
 TEST_OUT := build/test-outputs
 
-.PHONY: setup reproduce test check-export test-nbs test-py test-nbval bench data clean
+.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -22,7 +22,7 @@ $(VENV)/.installed: pyproject.toml
 reproduce: setup
 	$(VENV)/bin/tradenb reproduce --profile $(PROFILE)
 
-test: setup check-export test-nbs test-py test-nbval
+test: setup check-export lint test-nbs test-py test-nbval
 	@echo "make test: all checks passed"
 
 # nbs/ is the source: exporting and cleaning must leave tradenb/ and nbs/ exactly as they are
@@ -33,20 +33,30 @@ check-export: setup
 	if [ "$$before" != "$$after" ]; then echo "FAIL: nbdev-export/nbdev-clean changed tradenb/ or nbs/: export, clean and commit"; git status --short tradenb nbs; exit 1; fi; \
 	echo "export and notebooks clean: ok"
 
+# the layers (import-linter contracts in pyproject.toml) and ruff on the notebooks and the exported library
+lint: setup
+	$(VENV)/bin/lint-imports
+	$(VENV)/bin/ruff check nbs tradenb
+
 # the notebooks' inline tests; `#| slow` cells (training) are skipped
 test-nbs: setup
 	$(VENV)/bin/nbdev-test --n-workers 2
 
-# pytest exits 5 when it collects no tests: that is a failure here, not a pass
+# pytest exits 5 when it collects no tests: that is a failure here, not a pass.
+# Coverage below [tool.coverage.report] fail_under in pyproject.toml fails the run.
 test-py: setup
-	@$(PY) -m pytest tests -n 2; rc=$$?; \
+	@$(PY) -m pytest tests -n 2 --cov=tradenb --cov-report=term; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; exit 1; fi; exit $$rc
 
-# every notebook end to end with papermill (smoke), outputs kept out of results/, then nbval on the executed copies
+# every notebook end to end with papermill (smoke), outputs kept out of results/, then nbval on the executed copies,
+# then the tables they wrote compared with the committed results/ (as of HEAD: nbdev-test's fast cells may have
+# rewritten the working copy), timings and provenance columns excluded
 test-nbval: setup
 	rm -rf $(TEST_OUT)
 	$(VENV)/bin/tradenb reproduce --profile smoke --output-dir $(TEST_OUT) --executed-dir $(TEST_OUT)/executed
 	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:randomly -q $(TEST_OUT)/executed/*.ipynb
+	rm -rf build/committed && mkdir -p build/committed && git archive HEAD results | tar -x -C build/committed
+	$(PY) scripts/compare_results.py build/committed/results $(TEST_OUT)/results
 
 bench: setup
 	$(VENV)/bin/tradenb bench env

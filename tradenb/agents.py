@@ -25,12 +25,21 @@ class Agent:
     obs_mode: str = "text"
     stochastic: bool = False
 
-    def reset(self, n_envs: int, seed: int | None = None) -> None:
+    def reset(self,
+              n_envs: int, # episodes the next `act` calls batch
+              seed: int | None = None, # seed of the agent's RNG `self.rng`
+             ) -> None:
         self.rng = np.random.default_rng(seed)
 
-    def act(self, observations: list, envs: list) -> list: raise NotImplementedError
+    def act(self,
+            observations: list, # one observation per env
+            envs: list, # the envs (possibly wrapped), in the same order
+           ) -> list:
+        raise NotImplementedError
 
-    def policy(self, seed: int | None = None):
+    def policy(self,
+               seed: int | None = None, # passed to `reset`
+              ):
         "A one-env `policy(obs, env)` for `tradenb.env.run_episode`."
         self.reset(1, seed)
         return lambda obs, env: self.act([obs], [env])[0]
@@ -39,20 +48,40 @@ class Agent:
 class HoldAgent(Agent):
     "Never trades."
     name = "Hold"
-    def __init__(self, obs_mode: str = "text"): self.obs_mode = obs_mode
-    def act(self, observations, envs): return [hold_action(e) for e in envs]
+    def __init__(self,
+                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
+                ):
+        self.obs_mode = obs_mode
+    def act(self,
+            observations, # one observation per env (unused)
+            envs, # the envs, possibly wrapped
+           ):
+        return [hold_action(e) for e in envs]
 
 class BuyAndHoldAgent(Agent):
     "Equal weights on the first step, then holds."
     name = "BuyAndHold"
-    def __init__(self, obs_mode: str = "text"): self.obs_mode = obs_mode
-    def act(self, observations, envs): return [buy_and_hold_policy(o, e) for o, e in zip(observations, envs)]
+    def __init__(self,
+                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
+                ):
+        self.obs_mode = obs_mode
+    def act(self,
+            observations, # one observation per env (unused)
+            envs, # the envs, possibly wrapped
+           ):
+        return [buy_and_hold_policy(o, e) for o, e in zip(observations, envs)]
 
 class RandomAgent(Agent):
     "Uniformly random orders (a floor for any learner)."
     name, stochastic = "Random", True
-    def __init__(self, obs_mode: str = "text"): self.obs_mode = obs_mode
-    def act(self, observations, envs):
+    def __init__(self,
+                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
+                ):
+        self.obs_mode = obs_mode
+    def act(self,
+            observations, # one observation per env (unused)
+            envs, # the envs, possibly wrapped
+           ):
         out = []
         for e in envs:
             u = e.unwrapped
@@ -66,10 +95,16 @@ class RandomAgent(Agent):
 class RSIRuleAgent(Agent):
     "RSI/MACD rules (documented above), acting in the text format."
     name = "RSI rules"
-    def __init__(self, oversold: float = RSI_OVERSOLD, overbought: float = RSI_OVERBOUGHT, buy_fraction: float = 0.25):
+    def __init__(self,
+                 oversold: float = RSI_OVERSOLD, # buy when RSI is below this and the MACD histogram rises
+                 overbought: float = RSI_OVERBOUGHT, # sell a held position when RSI is above this
+                 buy_fraction: float = 0.25, # share of cash spent per decision, split over that day's buys
+                ):
         self.oversold, self.overbought, self.buy_fraction = oversold, overbought, buy_fraction
 
-    def decide(self, env) -> str:
+    def decide(self,
+               env, # a `TradingEnv`, possibly wrapped
+              ) -> str:
         "The rule's answer for one env, as text."
         u = env.unwrapped
         now, prev = u.observed_features(), u.observed_features(lag=1)
@@ -82,40 +117,54 @@ class RSIRuleAgent(Agent):
         if buy.any(): lines += [f"BUY {s} {self.buy_fraction / buy.sum():.4f}" for s in np.array(u.symbols)[buy]]
         return "\n".join(lines) or "HOLD"
 
-    def act(self, observations, envs): return [self.decide(e) for e in envs]
+    def act(self,
+            observations, # one observation per env (unused: the rules read the env)
+            envs, # the envs, possibly wrapped
+           ):
+        return [self.decide(e) for e in envs]
 
 # %% ../nbs/07_agents.ipynb #8d90d73f
 from dataclasses import dataclass, asdict
 
 class DiscreteActions(gym.ActionWrapper):
     "{0: HOLD, 1: BUY with all cash, 2: SELL everything} for single-stock numeric envs (DQN)."
-    def __init__(self, env):
+    def __init__(self,
+                 env, # a one-stock numeric-mode `TradingEnv` (task `easy`)
+                ):
         super().__init__(env)
         if env.unwrapped.spec_task.n_symbols != 1 or env.unwrapped.obs_mode != "numeric":
             raise ValueError("DiscreteActions needs a one-stock numeric env (task 'easy', obs_mode 'numeric')")
         self.action_space = gym.spaces.Discrete(3)
-    def action(self, a): return np.array([(0.0, 1.0, -1.0)[int(a)]], np.float32)
+    def action(self,
+               a, # 0 HOLD, 1 BUY with all cash, 2 SELL everything
+              ):
+        return np.array([(0.0, 1.0, -1.0)[int(a)]], np.float32)
 
 @dataclass
 class RLConfig:
     "Everything an SB3 run depends on."
     algo: str = "ppo"              # ppo | dqn
-    task: str = "medium"
+    task: str = "medium"           # a key of `TASKS`
     total_timesteps: int = 4_096   # smoke; the published PPO baseline used 20,000
-    n_envs: int = 4
-    learning_rate: float = 3e-4
+    n_envs: int = 4                # training envs stepped together
+    learning_rate: float = 3e-4    # PPO (DQN uses 1e-4)
     n_steps: int = 256             # PPO rollout length per env
-    batch_size: int = 64
-    gamma: float = 0.99
+    batch_size: int = 64           # minibatch size
+    gamma: float = 0.99            # discount factor
     buffer_size: int = 10_000      # DQN
     exploration_fraction: float = 0.2  # DQN
-    seed: int = 0
+    seed: int = 0                  # seeds the model and the training envs
 
-def make_rl_env(task: str, split: str = "train", discrete: bool = False) -> gym.Env:
+def make_rl_env(task: str, # a key of `TASKS`
+                split: str = "train", # `train`, `val` or `test`
+                discrete: bool = False, # wrap in `DiscreteActions` (DQN; task `easy` only)
+               ) -> gym.Env:
     env = TradingEnv(task, "numeric", split)
     return DiscreteActions(env) if discrete else env
 
-def train_sb3(rl: RLConfig, cfg: Config) -> tuple["SB3Agent", dict]:
+def train_sb3(rl: RLConfig, # the algorithm, task, budget and hyperparameters
+              cfg: Config, # the run's config: `models_dir` and the thread policy
+             ) -> tuple["SB3Agent", dict]:
     "Train PPO or DQN on the train split; save under `cfg.models_dir`; return the agent and run stats."
     import time
     from stable_baselines3 import DQN, PPO
@@ -137,24 +186,35 @@ def train_sb3(rl: RLConfig, cfg: Config) -> tuple["SB3Agent", dict]:
     path = cfg.models_dir/"rl"/f"{rl.algo}_{rl.task}_s{rl.seed}.zip"
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
-    return SB3Agent(model, rl.algo.upper(), discrete), dict(**asdict(rl), seconds=secs, steps_per_s=rl.total_timesteps / secs, path=str(path))
+    return SB3Agent(model, rl.algo.upper(), discrete), dict(**asdict(rl), seconds=secs,
+                                                           steps_per_s=rl.total_timesteps / secs, path=str(path))
 
 class SB3Agent(Agent):
     "A trained SB3 policy acting deterministically on numeric observations."
     obs_mode = "numeric"
-    def __init__(self, model, name: str, discrete: bool = False):
+    def __init__(self,
+                 model, # a trained SB3 `PPO` or `DQN` model
+                 name: str, # the agent's name in results
+                 discrete: bool = False, # `model` acts through `DiscreteActions` (DQN)
+                ):
         self.model, self.name, self.discrete = model, name, discrete
 
     @classmethod
-    def load(cls, path: Path | str) -> "SB3Agent":
+    def load(cls,
+             path: Path | str, # a model saved by `train_sb3`: `{algo}_{task}_s{seed}.zip`
+            ) -> "SB3Agent":
         from stable_baselines3 import DQN, PPO
         path = Path(path)
         if not path.exists(): raise FileNotFoundError(f"No saved agent at {path}")
         algo = path.name.split("_")[0]
         model = {"ppo": PPO, "dqn": DQN}[algo].load(path, device="cpu")
-        return cls(model, algo.upper(), discrete=algo == "dqn")   # one name across tasks; the file is in the `model` column
+        # one name across tasks; the file is in the `model` column
+        return cls(model, algo.upper(), discrete=algo == "dqn")
 
-    def act(self, observations, envs):
+    def act(self,
+            observations, # numeric observations, one per env
+            envs, # the envs (unused)
+           ):
         a, _ = self.model.predict(np.stack(observations), deterministic=True)
         if self.discrete: return [np.array([(0.0, 1.0, -1.0)[int(x)]], np.float32) for x in a]
         return [np.asarray(x, np.float32) for x in a]

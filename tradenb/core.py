@@ -57,7 +57,8 @@ def profile_values(profile: str, # `smoke` or `full`
     "A copy of `profile`'s values for `section` (empty where the stage's defaults are the profile's)."
     if profile not in PROFILES: raise ValueError(f"Unknown profile {profile!r}; choose one of {sorted(PROFILES)}")
     sections = PROFILES[profile]
-    if section not in sections: raise ValueError(f"Unknown profile section {section!r}; choose one of {sorted(sections)}")
+    if section not in sections:
+        raise ValueError(f"Unknown profile section {section!r}; choose one of {sorted(sections)}")
     return dict(sections[section])
 
 @dataclass(frozen=True)
@@ -84,13 +85,16 @@ class Config:
     def from_profile(cls,
                      profile: str = "smoke", # `smoke` or `full`
                      **overrides, # `Config` fields to set on top of the profile's values
-                    ) -> "Config":
+                    ) -> "Config": # the profile's config with `overrides` applied
         "The config of `profile`, with `overrides` applied on top."
         unknown = set(overrides) - set(cls.__dataclass_fields__)
         if unknown: raise TypeError(f"Unknown Config field(s): {sorted(unknown)}")
         return cls(**{**profile_values(profile, "config"), **overrides, "profile": profile})
 
-    def replace(self, **changes) -> "Config": return replace(self, **changes)
+    def replace(self,
+                **changes, # new values of `Config` fields
+               ) -> "Config": # a copy with `changes` applied (this one is frozen)
+        return replace(self, **changes)
 
     def values(self,
                section: str, # a section of `PROFILES` (`datasets`, `sft`, ...)
@@ -117,7 +121,8 @@ class Config:
         return self
 
 # %% ../nbs/00_core.ipynb #904bb792
-def seed_everything(seed: int) -> np.random.Generator:
+def seed_everything(seed: int, # seeds `random`, NumPy (mod 2**32) and torch, and the returned `Generator`
+                   ) -> np.random.Generator:
     "Seed `random`, NumPy's legacy global RNG and torch (if imported); return a fresh `Generator`."
     random.seed(seed)
     np.random.seed(seed % 2**32)
@@ -126,7 +131,7 @@ def seed_everything(seed: int) -> np.random.Generator:
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
-# %% ../nbs/00_core.ipynb #20261968
+# %% ../nbs/00_core.ipynb #36bc4a05
 CPU_THREADS = {"rl": 1, "build": 2, "sft": 2, "grpo": 1, "generate": 2}  # default torch threads per workload
 
 @dataclass(frozen=True)
@@ -150,7 +155,8 @@ def runtime(cfg: Config, # the run's config (its `device`)
             bf16_supported: bool | None = None, # override the bf16 check (tests); None asks torch
            ) -> Runtime:
     "The thread, device and precision policy for `workload` under `cfg` (nothing is changed; see `apply_runtime`)."
-    if workload not in CPU_THREADS: raise ValueError(f"Unknown workload {workload!r}; choose one of {sorted(CPU_THREADS)}")
+    if workload not in CPU_THREADS:
+        raise ValueError(f"Unknown workload {workload!r}; choose one of {sorted(CPU_THREADS)}")
     threads = int(os.environ.get("OMP_NUM_THREADS") or min(CPU_THREADS[workload], os.cpu_count() or 1))
     if not cfg.device.startswith("cuda"):
         if cfg.device != "cpu": raise ValueError(f"Unknown device {cfg.device!r}: use 'cpu' or 'cuda[:i]'")
@@ -192,13 +198,14 @@ def _git(root: Path, *args: str) -> str | None:
         return out.stdout if out.returncode == 0 else None
     except (OSError, subprocess.SubprocessError): return None
 
-def notebook_source(text: str) -> list:
+def notebook_source(text: str, # a notebook file's JSON text
+                   ) -> list:
     "A notebook's cell types and sources (what produces results), without outputs or execution counts."
     return [(c.get("cell_type"), "".join(c.get("source", ""))) for c in json.loads(text).get("cells", [])]
 
 def source_state(root: Path | None = None, # the project root (default `project_root()`)
                 ) -> dict:
-    "`git_commit` (HEAD, 12 hex digits, or 'unknown') and `source_dirty` (source files differ from it; outputs do not count)."
+    "`git_commit` (HEAD, 12 hex digits, or 'unknown') and `source_dirty` (source differs from HEAD; not outputs)."
     root = Path(root or project_root())
     head = _git(root, "rev-parse", "--short=12", "HEAD")
     if head is None: return dict(git_commit="unknown", source_dirty=None)

@@ -39,7 +39,9 @@ def _first(mask) -> int | None:
     idx = np.flatnonzero(np.asarray(mask))
     return int(idx[0]) if len(idx) else None
 
-def validate_panel(raw: pd.DataFrame, source: str = "<panel>") -> pd.DataFrame:
+def validate_panel(raw: pd.DataFrame, # long-format OHLCV rows with `PANEL_COLUMNS` (any case; extra columns dropped)
+                   source: str = "<panel>", # where `raw` came from, named in error messages
+                  ) -> pd.DataFrame:
     "Check `raw` against the panel format; return a clean, typed panel sorted by (symbol, date)."
     if len(raw) == 0: raise DataError(f"{source}: the panel is empty (no rows)")
     df = raw.rename(columns=lambda c: str(c).strip().lower())
@@ -83,7 +85,8 @@ def validate_panel(raw: pd.DataFrame, source: str = "<panel>") -> pd.DataFrame:
     return df.drop(columns="_row").sort_values(["symbol", "date"], kind="stable").reset_index(drop=True)
 
 # %% ../nbs/01_data.ipynb #74adfcc0
-def read_panel_file(path: Path | str) -> pd.DataFrame:
+def read_panel_file(path: Path | str, # a `.csv`, `.csv.gz` or `.parquet` panel file
+                   ) -> pd.DataFrame:
     "Read and validate one long-format panel file (`.csv`, `.csv.gz` or `.parquet`)."
     path = Path(path)
     if not path.exists(): raise FileNotFoundError(f"No panel file at {path}")
@@ -92,12 +95,15 @@ def read_panel_file(path: Path | str) -> pd.DataFrame:
     else: raise DataError(f"{path}: unsupported file type (use .csv, .csv.gz or .parquet)")
     return validate_panel(raw, str(path))
 
-def panel_from_yahoo_csvs(folder: Path | str, symbols: list[str] | None = None,
-                          strip_suffix: str = "") -> pd.DataFrame:
+def panel_from_yahoo_csvs(folder: Path | str, # folder of per-symbol Yahoo Finance CSVs
+                          symbols: list[str] | None = None, # symbols to keep (without the suffix); None keeps all
+                          strip_suffix: str = "", # file-name suffix cut to get the symbol, e.g. `.NS`
+                         ) -> pd.DataFrame:
     "Build a validated panel from per-symbol Yahoo Finance CSVs named `SYMBOL{strip_suffix}.csv`."
     folder = Path(folder)
     files = sorted(folder.glob(f"*{strip_suffix}.csv"))
-    if symbols is not None: files = [f for f in files if f.name.removesuffix(".csv").removesuffix(strip_suffix) in symbols]
+    if symbols is not None:
+        files = [f for f in files if f.name.removesuffix(".csv").removesuffix(strip_suffix) in symbols]
     if not files: raise DataError(f"{folder}: no '*{strip_suffix}.csv' files found")
     frames = []
     for f in files:
@@ -110,7 +116,8 @@ def panel_from_yahoo_csvs(folder: Path | str, symbols: list[str] | None = None,
 # %% ../nbs/01_data.ipynb #d5ff7d2d
 RAW_SOURCES = {"nifty50": ("raw/nifty50", ".NS"), "crypto": ("raw/crypto", "-USD")}
 
-def build_shipped_panels(cfg: Config | None = None) -> dict[str, Path]:
+def build_shipped_panels(cfg: Config | None = None, # where `data/` is; None means `Config()`
+                        ) -> dict[str, Path]:
     "Rebuild `data/<universe>.parquet` from the unmodified upstream CSVs in `data/raw/`."
     cfg, out = cfg or Config(), {}
     for universe, (folder, suffix) in RAW_SOURCES.items():
@@ -122,18 +129,24 @@ def build_shipped_panels(cfg: Config | None = None) -> dict[str, Path]:
 # %% ../nbs/01_data.ipynb #f21b7c6c
 SHIPPED_PANELS = {"nifty50": "nifty50.parquet", "crypto": "crypto.parquet"}
 
-def shipped_panel_path(universe: str = "nifty50", cfg: Config | None = None) -> Path:
+def shipped_panel_path(universe: str = "nifty50", # a key of `SHIPPED_PANELS`: `nifty50` or `crypto`
+                       cfg: Config | None = None, # where `data/` is; None means `Config()`
+                      ) -> Path:
     "Path of the shipped panel for `universe`."
     if universe not in SHIPPED_PANELS:
         raise ValueError(f"Unknown universe {universe!r}; shipped: {sorted(SHIPPED_PANELS)}")
     return (cfg or Config()).data_dir/SHIPPED_PANELS[universe]
 
-def panel_sha256(panel: pd.DataFrame) -> str:
+def panel_sha256(panel: pd.DataFrame, # a panel with `PANEL_COLUMNS`
+                ) -> str:
     "Content hash of an in-memory panel (order-sensitive, independent of any file)."
     h = pd.util.hash_pandas_object(panel[PANEL_COLUMNS], index=False).to_numpy()
     return hashlib.sha256(h.tobytes()).hexdigest()
 
-def load_panel(path: Path | str | None = None, universe: str | None = None, cfg: Config | None = None) -> pd.DataFrame:
+def load_panel(path: Path | str | None = None, # a CSV/Parquet panel file; None: the shipped panel of `universe`
+               universe: str | None = None, # shipped panel if `path` is None (default `cfg.universe`); kept in `attrs`
+               cfg: Config | None = None, # paths and the default universe; None means `Config()`
+              ) -> pd.DataFrame:
     "Load the shipped panel (default) or a long-format CSV/Parquet file, validated."
     cfg = cfg or Config()
     if path is None: universe = universe or cfg.universe   # a user's file has no universe unless told
@@ -142,7 +155,8 @@ def load_panel(path: Path | str | None = None, universe: str | None = None, cfg:
     panel.attrs.update(source=str(path), sha256=sha256_file(path), universe=universe)
     return panel
 
-def shipped_data_sha256(cfg: Config) -> str:
+def shipped_data_sha256(cfg: Config, # its `universe` picks the shipped panel
+                       ) -> str:
     "sha256 of the shipped panel file of `cfg.universe` (the data hash of the run record)."
     return sha256_file(shipped_panel_path(cfg.universe, cfg))
 
@@ -152,7 +166,10 @@ SPLITS: dict[str, dict[str, tuple[str | None, str | None]]] = {
     "crypto": dict(train=(None, "2022-12-31"), val=("2023-01-01", "2023-12-31"), test=("2024-01-01", None)),
 }
 
-def split_bounds(split: str, universe: str = "nifty50", splits: dict | None = None) -> tuple[pd.Timestamp, pd.Timestamp]:
+def split_bounds(split: str, # a key of the split table: `train`, `val` or `test`
+                 universe: str = "nifty50", # picks the table in `SPLITS` when `splits` is None
+                 splits: dict | None = None, # {split: (first, last)} ISO dates, None for an open end; beats `universe`
+                ) -> tuple[pd.Timestamp, pd.Timestamp]:
     "Inclusive (first, last) dates of `split`; open ends are the min/max timestamps."
     table = splits if splits is not None else SPLITS.get(universe)
     if table is None: raise ValueError(f"No splits defined for universe {universe!r}; pass `splits=`")
@@ -160,13 +177,18 @@ def split_bounds(split: str, universe: str = "nifty50", splits: dict | None = No
     lo, hi = table[split]
     return (pd.Timestamp(lo) if lo else pd.Timestamp.min, pd.Timestamp(hi) if hi else pd.Timestamp.max)
 
-def split_mask(dates, split: str, universe: str = "nifty50", splits: dict | None = None) -> np.ndarray:
+def split_mask(dates, # day stamps (anything `pd.DatetimeIndex` takes)
+               split: str, # `train`, `val` or `test`
+               universe: str = "nifty50", # picks the table in `SPLITS` when `splits` is None
+               splits: dict | None = None, # a custom {split: (first, last)} table
+              ) -> np.ndarray:
     "Boolean mask of `dates` that fall inside `split`."
     lo, hi = split_bounds(split, universe, splits)
     d = pd.DatetimeIndex(dates)
     return np.asarray((d >= lo) & (d <= hi))
 
-def check_splits(splits: dict) -> None:
+def check_splits(splits: dict, # {split: (first, last)} ISO dates, as in `SPLITS`
+                ) -> None:
     "Raise if the splits overlap or are out of order (train < val < test)."
     order = [s for s in ("train", "val", "test") if s in splits]
     b = [split_bounds(s, splits=splits) for s in order]
@@ -174,7 +196,9 @@ def check_splits(splits: dict) -> None:
         if not (lo1 <= hi1 < lo2 <= hi2): raise ValueError(f"Splits {n1} and {n2} overlap or are out of order")
 
 # %% ../nbs/01_data.ipynb #0b863f28
-def proportional_splits(dates, fractions=(0.6, 0.2, 0.2)) -> dict[str, tuple[str, str]]:
+def proportional_splits(dates, # day stamps; repeated days count once
+                        fractions=(0.6, 0.2, 0.2), # relative sizes of train, val and test (normalized to sum 1)
+                       ) -> dict[str, tuple[str, str]]:
     "Consecutive train/val/test date ranges covering `fractions` of the distinct `dates`."
     d = pd.DatetimeIndex(sorted(set(pd.DatetimeIndex(dates))))
     if len(d) < 3: raise ValueError(f"Need at least 3 distinct dates to split, got {len(d)}")
@@ -183,8 +207,11 @@ def proportional_splits(dates, fractions=(0.6, 0.2, 0.2)) -> dict[str, tuple[str
     return {n: (str(p[0].date()), str(p[-1].date())) for n, p in zip(("train", "val", "test"), parts)}
 
 # %% ../nbs/01_data.ipynb #d43e5a7a
-def download_panel(symbols: list[str], start: str = "2020-01-01", end: str | None = None,
-                   suffix: str = ".NS") -> pd.DataFrame:
+def download_panel(symbols: list[str], # tickers without the exchange suffix
+                   start: str = "2020-01-01", # first day (ISO date)
+                   end: str | None = None, # end day (ISO date, exclusive as in yfinance); None means today
+                   suffix: str = ".NS", # appended for Yahoo: `.NS` (NSE India), `-USD` (crypto), `""` (US)
+                  ) -> pd.DataFrame:
     "Download daily OHLCV for `symbols` with yfinance (opt-in; requires internet)."
     try: import yfinance as yf
     except ImportError as e: raise ImportError("download_panel needs `pip install yfinance`") from e

@@ -29,14 +29,14 @@ ENV_VERSION = "1.1.0"
 @dataclass(frozen=True)
 class TaskSpec:
     "One task: how many symbols, how many daily decisions, and the money and costs."
-    name: str
-    n_symbols: int
-    n_steps: int
-    version: str
-    description: str
-    initial_cash: float = 100_000.0
-    fee_bps: float = 10.0
-    slippage_bps: float = 5.0
+    name: str                        # the key in `TASKS`: `easy`, `medium` or `hard`
+    n_symbols: int                   # symbols per episode
+    n_steps: int                     # daily decisions per episode
+    version: str                     # the task's version, in every `info`
+    description: str                 # one line for people
+    initial_cash: float = 100_000.0  # cash at the start of an episode
+    fee_bps: float = 10.0            # fee on the traded notional, basis points
+    slippage_bps: float = 5.0        # fill price moves against the trade by this, basis points
 
 TASKS = {t.name: t for t in [
     TaskSpec("easy", 1, 20, "1.0.0", "One stock, 20 trading days: time entries and exits."),
@@ -46,7 +46,10 @@ TASKS = {t.name: t for t in [
 OBS_MODES = ("text", "numeric")
 
 # %% ../nbs/05_env.ipynb #33f7d3c1
-def episode_windows(cube: MarketCube, in_split: np.ndarray, n_steps: int) -> np.ndarray:
+def episode_windows(cube: MarketCube, # the market cube
+                    in_split: np.ndarray, # bool `(T,)`: days of the split
+                    n_steps: int, # decisions per episode (a window spans `n_steps + 1` days)
+                   ) -> np.ndarray:
     "Bool `(T, N)`: symbol i is valid on every day of the window that starts on day s."
     ok = cube.valid & in_split[:, None]
     cs = np.vstack([np.zeros((1, ok.shape[1]), int), np.cumsum(ok, axis=0)])
@@ -56,13 +59,15 @@ def episode_windows(cube: MarketCube, in_split: np.ndarray, n_steps: int) -> np.
     return win
 
 @functools.lru_cache(maxsize=4)
-def shipped_cube(path: str) -> MarketCube:
+def shipped_cube(path: str, # a shipped panel file (a string: the cache's key)
+                ) -> MarketCube:
     "The market cube of a shipped panel file, built once per process."
     universe = next((u for u in SPLITS if Path(path).name.startswith(u)), None)
     return build_cube(load_panel(path, universe=universe))
 
 # %% ../nbs/05_env.ipynb #73770f14
-def numeric_features(cube: MarketCube) -> np.ndarray:
+def numeric_features(cube: MarketCube, # the market cube (the result is kept in `cube.cache`)
+                    ) -> np.ndarray:
     "The cube's features scaled for RL, `(T, N, F)` float32, computed once per cube."
     if "numeric" not in cube.cache:
         f = cube.features
@@ -77,7 +82,9 @@ def numeric_features(cube: MarketCube) -> np.ndarray:
     return cube.cache["numeric"]
 
 # %% ../nbs/05_env.ipynb #3a37a0c1
-def task_spaces(task: str, obs_mode: str) -> tuple[gym.Space, gym.Space]:
+def task_spaces(task: str, # a key of `TASKS`
+                obs_mode: str, # `text` or `numeric`
+               ) -> tuple[gym.Space, gym.Space]:
     "(observation_space, action_space) of `task` in `obs_mode`."
     N = TASKS[task].n_symbols
     if obs_mode == "numeric":
@@ -96,13 +103,23 @@ class TradingEnv(gym.Env):
     "Daily trading on a real OHLCV panel. `obs_mode` 'text' (for LLMs) or 'numeric' (for RL)."
     metadata = {"render_modes": ["ansi"]}
 
-    def __init__(self, task: str = "easy", obs_mode: str = "text", split: str = "train",
-                 data: pd.DataFrame | MarketCube | None = None, universe: str | None = None,
-                 splits: dict | None = None, config: Config | None = None,
-                 render_mode: str | None = None, deadband: float = 0.1, allow_short: bool = False):
+    def __init__(self,
+                 task: str = "easy", # a key of `TASKS`: `easy`, `medium` or `hard`
+                 obs_mode: str = "text", # `text` (a prompt, for LLMs) or `numeric` (a float32 vector, for RL)
+                 split: str = "train", # `train`, `val` or `test`: where episodes are drawn
+                 data: pd.DataFrame | MarketCube | None = None, # a panel or a cube; None: the shipped panel
+                 universe: str | None = None, # shipped panel when `data` is None; None means `config.universe`
+                 splits: dict | None = None, # {split: (first, last)}; None: the universe's, else 60/20/20 by date
+                 config: Config | None = None, # paths and default universe only; None means `Config()`
+                 render_mode: str | None = None, # `ansi` (`render` returns the text observation) or None
+                 deadband: float = 0.1, # numeric mode: an order fraction below this in size is no order
+                 allow_short: bool = False, # a SELL with no long position sells short
+                ):
         if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
-        if obs_mode not in OBS_MODES: raise ValueError(f"Unknown obs_mode {obs_mode!r}; choose one of {list(OBS_MODES)}")
-        if render_mode not in (None, "ansi"): raise ValueError(f"Unknown render_mode {render_mode!r}; use 'ansi' or None")
+        if obs_mode not in OBS_MODES:
+            raise ValueError(f"Unknown obs_mode {obs_mode!r}; choose one of {list(OBS_MODES)}")
+        if render_mode not in (None, "ansi"):
+            raise ValueError(f"Unknown render_mode {render_mode!r}; use 'ansi' or None")
         cfg = config or Config()   # paths and the universe only: the env reads no profile value
         self.spec_task, self.task, self.obs_mode, self.split = TASKS[task], task, obs_mode, split
         self.render_mode, self.deadband, self.allow_short = render_mode, deadband, allow_short
@@ -166,7 +183,10 @@ class TradingEnv(gym.Env):
         "Decisions so far that filled at least one order."
         return self._trade_steps
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *,
+              seed: int | None = None, # seeds the env's RNG (window and symbols); None keeps its stream
+              options: dict | None = None, # pin the episode: `start_date` (ISO date) and/or `symbols` (list)
+             ):
         super().reset(seed=seed)
         s, idx = self._sample(self.np_random, options or {})
         ep = self._episode(s, idx)
@@ -227,7 +247,9 @@ class TradingEnv(gym.Env):
             raise ValueError(f"numeric action must have shape ({self.spec_task.n_symbols},), got {np.shape(action)}")
         return sanitize_orders(a, self.deadband)
 
-    def step(self, action):
+    def step(self,
+             action, # text mode: a completion to parse; numeric: `(N,)` signed order fractions in [-1, 1]
+            ):
         if self._k is None: raise RuntimeError("call reset() before step()")
         if self._k >= self.spec_task.n_steps: raise RuntimeError("the episode is over; call reset()")
         fractions, bad = self._decode(action)
@@ -262,7 +284,9 @@ class TradingEnv(gym.Env):
                 "date": self._dates[self._k], "step": self._k, "equity": float(self._equity[self._k]),
                 "parse_error": parse_error, "hold": hold, "n_trades": n_trades}
 
-    def observed_features(self, lag: int = 0) -> np.ndarray:
+    def observed_features(self,
+                          lag: int = 0, # days before the observed day (>= 0)
+                         ) -> np.ndarray:
         "Raw `FEATURES` `(N, F)` of the episode's symbols on the observed day minus `lag` (never a later day)."
         if lag < 0: raise ValueError("lag must be >= 0: the future is not observable")
         return self.cube.features[self._s + self._k - lag, self._idx]
@@ -282,7 +306,12 @@ class TradingVectorEnv(VectorEnv):
     "`num_envs` numeric-mode `TradingEnv` episodes of one task, stepped together with array operations."
     metadata = {"autoreset_mode": AutoresetMode.SAME_STEP}
 
-    def __init__(self, num_envs: int = 64, task: str = "easy", split: str = "train", **env_kwargs):
+    def __init__(self,
+                 num_envs: int = 64, # episodes stepped together (>= 1)
+                 task: str = "easy", # a key of `TASKS`
+                 split: str = "train", # `train`, `val` or `test`
+                 **env_kwargs, # more `TradingEnv` arguments: `data`, `universe`, `splits`, `deadband`, ...
+                ):
         if num_envs < 1: raise ValueError(f"num_envs must be >= 1, got {num_envs}")
         self.proto = TradingEnv(task, "numeric", split, **env_kwargs)  # validates, finds windows, owns spaces
         self.num_envs, self.spec_task = num_envs, self.proto.spec_task
@@ -291,7 +320,10 @@ class TradingVectorEnv(VectorEnv):
         self.action_space = batch_space(self.single_action_space, num_envs)
         self._rngs = None
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *,
+              seed: int | None = None, # env i's RNG is seeded `seed + i`; None keeps the RNGs (fresh ones at first)
+              options: dict | None = None, # unused (Gymnasium's signature)
+             ):
         if seed is not None or self._rngs is None:
             self._rngs = [seeding.np_random(None if seed is None else seed + i)[0] for i in range(self.num_envs)]
         return self._start(), {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
@@ -309,7 +341,9 @@ class TradingVectorEnv(VectorEnv):
         self._k = 0
         return self._obs[:, 0].copy()
 
-    def step(self, actions):
+    def step(self,
+             actions, # `(num_envs, N)` signed order fractions in [-1, 1]
+            ):
         B, L, N = self.num_envs, self.spec_task.n_steps, self.spec_task.n_symbols
         a, bad = sanitize_orders(np.asarray(actions, dtype=np.float64).reshape(B, N), self.proto.deadband)
         k = self._k = self._k + 1
@@ -325,16 +359,22 @@ class TradingVectorEnv(VectorEnv):
         done = np.full(B, k == L)
         if k == L:
             metrics = episode_metrics(self._equity, self._trade_steps, self._bad)   # all episodes in one call
-            info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["composite"], _score=np.ones(B, bool))
+            info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["composite"],
+                        _score=np.ones(B, bool))
             obs = self._start()
         return obs, reward, done, np.zeros(B, bool), info
 
 # %% ../nbs/05_env.ipynb #0475c30d
-def hold_action(env: gym.Env):
+def hold_action(env: gym.Env, # a `TradingEnv`, possibly wrapped
+               ):
     "The HOLD action of `env` in its mode."
     return "HOLD" if env.unwrapped.obs_mode == "text" else np.zeros(env.action_space.shape, np.float32)
 
-def run_episode(env: gym.Env, policy=None, seed: int | None = None, options: dict | None = None) -> dict:
+def run_episode(env: gym.Env, # a `TradingEnv`, possibly wrapped
+                policy=None, # `policy(obs, env) -> action`; None holds
+                seed: int | None = None, # passed to `env.reset`
+                options: dict | None = None, # passed to `env.reset`: `start_date`, `symbols`
+               ) -> dict:
     "Play one episode with `policy(obs, env) -> action` (default: hold); return the final info."
     obs, info = env.reset(seed=seed, options=options)
     policy = policy or (lambda o, e: hold_action(e))
@@ -343,7 +383,9 @@ def run_episode(env: gym.Env, policy=None, seed: int | None = None, options: dic
         if term or trunc: return info
 
 # %% ../nbs/05_env.ipynb #db97856a
-def buy_and_hold_policy(obs, env):
+def buy_and_hold_policy(obs, # the observation (unused)
+                        env, # the `TradingEnv` being played, possibly wrapped
+                       ):
     "Buy equal weights on the first step, then hold."
     e = env.unwrapped
     if e.step_count > 0: return hold_action(env)

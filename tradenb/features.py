@@ -52,14 +52,18 @@ def _one_symbol(g: pd.DataFrame) -> pd.DataFrame:
         "momentum": c / c.shift(10) - 1,
     }, index=g.index)
 
-def compute_features(panel: pd.DataFrame) -> pd.DataFrame:
+def compute_features(panel: pd.DataFrame, # a validated long-format panel
+                    ) -> pd.DataFrame:
     "The panel with the 7 causal `FEATURES` appended (NaN during each symbol's warm-up)."
     panel = panel.sort_values(["symbol", "date"], kind="stable")
     feats = pd.concat([_one_symbol(g) for _, g in panel.groupby("symbol", sort=False)])
     return pd.concat([panel, feats.loc[panel.index]], axis=1).reset_index(drop=True)
 
 # %% ../nbs/02_features.ipynb #4bca98c1
-def lookahead_violations(panel: pd.DataFrame, cut: pd.Timestamp, seed: int = 0) -> list[str]:
+def lookahead_violations(panel: pd.DataFrame, # a validated panel
+                         cut: pd.Timestamp, # the last past day: every bar after it is scaled by a random 0.5..1.5
+                         seed: int = 0, # seed of the perturbation
+                        ) -> list[str]:
     "Features at or before `cut` that change when every bar after `cut` is randomly perturbed."
     rng = np.random.default_rng(seed)
     future = panel["date"] > cut
@@ -79,15 +83,15 @@ class MarketCube:
     "Wide arrays of one panel: prices `(T, N)`, `features` `(T, N, F)`, `valid` `(T, N)`."
     dates: np.ndarray            # (T,) datetime64[D]
     symbols: list[str]           # (N,)
-    open: np.ndarray
-    high: np.ndarray
-    low: np.ndarray
-    close: np.ndarray
-    volume: np.ndarray
+    open: np.ndarray             # (T, N) daily open; NaN where a symbol has no bar
+    high: np.ndarray             # (T, N) daily high
+    low: np.ndarray              # (T, N) daily low
+    close: np.ndarray            # (T, N) daily close
+    volume: np.ndarray           # (T, N) daily volume
     features: np.ndarray         # (T, N, F) in `FEATURES` order
     valid: np.ndarray            # (T, N) bool
     sha256: str = ""             # data hash of the panel it came from
-    universe: str | None = None
+    universe: str | None = None  # `nifty50` or `crypto` (picks the splits); None for other panels
     cache: dict = field(default_factory=dict, repr=False)  # derived, reusable per cube (e.g. rendered text)
 
     @property
@@ -96,7 +100,8 @@ class MarketCube:
         if "date_str" not in self.cache: self.cache["date_str"] = [str(d) for d in self.dates]
         return self.cache["date_str"]
 
-def build_cube(panel: pd.DataFrame) -> MarketCube:
+def build_cube(panel: pd.DataFrame, # a validated panel; `attrs` may carry its `sha256` and `universe`
+              ) -> MarketCube:
     "Compute features over `panel` and pivot everything to day x symbol arrays."
     from tradenb.data import panel_sha256
     f = compute_features(panel)

@@ -22,19 +22,22 @@ def _out(x):
     x = np.asarray(x)
     return x.item() if x.ndim == 0 else x
 
-def returns_from_equity(equity) -> np.ndarray:
+def returns_from_equity(equity, # equity curve(s) along the last axis, `(L+1,)` or `(B, L+1)`
+                       ) -> np.ndarray:
     "Simple daily returns of equity curve(s) along the last axis."
     e = np.asarray(equity, dtype=float)
     return e[..., 1:] / e[..., :-1] - 1
 
-def sharpe(returns) -> float | np.ndarray:
+def sharpe(returns, # daily simple returns along the last axis
+          ) -> float | np.ndarray:
     "Annualized Sharpe ratio (risk-free 0); 0 for constant returns."
     r = np.asarray(returns, dtype=float)
     if r.shape[-1] < 2: return _out(np.zeros(r.shape[:-1]))
     sd = r.std(-1, ddof=1)
     return _out(np.where(sd > _EPS, r.mean(-1) / np.where(sd > _EPS, sd, 1.0) * math.sqrt(ANNUALIZATION), 0.0))
 
-def sortino(returns) -> float | np.ndarray:
+def sortino(returns, # daily simple returns along the last axis
+           ) -> float | np.ndarray:
     "Annualized Sortino ratio, downside deviation over all days (as empyrical)."
     r = np.asarray(returns, dtype=float)
     if r.shape[-1] == 0: return _out(np.zeros(r.shape[:-1]))
@@ -42,13 +45,15 @@ def sortino(returns) -> float | np.ndarray:
     mean = r.mean(-1) * ANNUALIZATION
     return _out(np.where(dd > _EPS, mean / np.where(dd > _EPS, dd, 1.0), np.where(mean > _EPS, np.inf, 0.0)))
 
-def max_drawdown(equity) -> float | np.ndarray:
+def max_drawdown(equity, # equity curve(s) along the last axis
+                ) -> float | np.ndarray:
     "Largest peak-to-trough fall of equity curve(s), as a number <= 0."
     e = np.asarray(equity, dtype=float)
     if e.shape[-1] == 0: return _out(np.zeros(e.shape[:-1]))
     return _out(np.min(e / np.maximum.accumulate(e, axis=-1) - 1, axis=-1))
 
-def total_return(equity) -> float | np.ndarray:
+def total_return(equity, # equity curve(s) along the last axis
+                ) -> float | np.ndarray:
     "Final over initial equity, minus 1."
     e = np.asarray(equity, dtype=float)
     if e.shape[-1] < 2: return _out(np.zeros(e.shape[:-1]))
@@ -58,31 +63,41 @@ def total_return(equity) -> float | np.ndarray:
 SCORE_WEIGHTS = dict(sharpe=0.40, pnl=0.30, drawdown=0.15, activity=0.15)
 SHARPE_SCALE, RETURN_SCALE, DRAWDOWN_LIMIT, ACTIVITY_FULL = 4.0, 0.05, 0.15, 0.25
 
-def score_components(m: dict) -> dict:
+def score_components(m: dict, # `sharpe`, `total_return`, `max_drawdown`, `activity`: floats or `(B,)` arrays
+                    ) -> dict:
     "Map episode metrics (`sharpe`, `total_return`, `max_drawdown`, `activity`) to [0, 1] components."
     return dict(sharpe=_out(np.maximum(0.0, np.tanh(np.asarray(m["sharpe"]) / SHARPE_SCALE))),  # tanh(inf) = 1
                 pnl=_out(0.5 + 0.5 * np.tanh(np.asarray(m["total_return"]) / RETURN_SCALE)),
                 drawdown=_out(np.maximum(0.0, 1.0 - np.abs(m["max_drawdown"]) / DRAWDOWN_LIMIT)),
                 activity=_out(np.minimum(1.0, np.asarray(m["activity"]) / ACTIVITY_FULL)))
 
-def composite_score(m: dict) -> float | np.ndarray:
+def composite_score(m: dict, # episode metrics, as for `score_components`
+                   ) -> float | np.ndarray:
     "The task score in [0, 1]: 40% Sharpe + 30% P&L + 15% drawdown + 15% activity."
     c = score_components(m)
     return _out(sum(SCORE_WEIGHTS[k] * np.asarray(c[k]) for k in SCORE_WEIGHTS))
 
-def episode_metrics(equity, trade_steps, parse_errors=0) -> dict:
+def episode_metrics(equity, # equity curve(s): the initial cash, then one value per decision (last axis)
+                    trade_steps, # decisions that filled an order: int, or `(B,)` for a batch
+                    parse_errors=0, # malformed actions: int, or `(B,)` for a batch
+                   ) -> dict:
     "All episode metrics and the composite score from equity curve(s) (one value per day, last axis)."
     equity = np.asarray(equity, dtype=float)
     r = returns_from_equity(equity)
     n = r.shape[-1]
     m = dict(sharpe=sharpe(r), sortino=sortino(r), max_drawdown=max_drawdown(equity),
              total_return=total_return(equity), activity=_out(np.asarray(trade_steps) / max(1, n)),
-             n_steps=n, trade_steps=_out(np.asarray(trade_steps, int)), parse_errors=_out(np.asarray(parse_errors, int)))
+             n_steps=n, trade_steps=_out(np.asarray(trade_steps, int)),
+             parse_errors=_out(np.asarray(parse_errors, int)))
     m["composite"] = composite_score(m)
     return m
 
 # %% ../nbs/04_grading.ipynb #2a6f5d84
-def goodness(total_return: float, max_drawdown: float, sortino: float, n_trades: int) -> float:
+def goodness(total_return: float, # final over initial equity, minus 1
+             max_drawdown: float, # largest peak-to-trough fall (<= 0; its size counts)
+             sortino: float, # annualized Sortino ratio (capped at 10; -inf or NaN count 0)
+             n_trades: int, # trades in the episode (none costs 0.4)
+            ) -> float:
     "Our crypto 'Goodness': 100*return - 50*|drawdown| + 5*min(sortino, 10) - 0.4 if never traded."
     s = min(sortino, 10.0) if math.isfinite(sortino) or sortino > 0 else 0.0
     return 100 * total_return - 50 * abs(max_drawdown) + 5 * s - (0.4 if n_trades == 0 else 0.0)

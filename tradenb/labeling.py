@@ -19,20 +19,24 @@ __all__ = ['ORACLE_CLASSES', 'ACTIONS', 'REGIMES', 'DEFAULT_ACTION_MIX', 'daily_
            'feasible_action', 'answer_text', 'regime_codes', 'label_frame', 'balance', 'mix_table']
 
 # %% ../nbs/10_labeling.ipynb #3548faf4
-def daily_returns(cube: MarketCube) -> np.ndarray:
+def daily_returns(cube: MarketCube, # the market cube
+                 ) -> np.ndarray:
     "`(T, N)` close-to-close returns; NaN on the first day."
     r = np.full_like(cube.close, np.nan)
     r[1:] = cube.close[1:] / cube.close[:-1] - 1
     return r
 
-def trailing_vol(cube: MarketCube, n: int = 20) -> np.ndarray:
+def trailing_vol(cube: MarketCube, # the market cube (the result is kept in `cube.cache`)
+                 n: int = 20, # window, in daily returns
+                ) -> np.ndarray:
     "`(T, N)` std (ddof=1) of the `n` daily returns ending at day t; NaN before `n` returns exist."
     key = ("trailing_vol", n)
     if key not in cube.cache:
         cube.cache[key] = pd.DataFrame(daily_returns(cube)).rolling(n).std().to_numpy()
     return cube.cache[key]
 
-def forward_returns(cube: MarketCube, h: int, # horizon in trading days (>= 1)
+def forward_returns(cube: MarketCube, # the market cube
+                    h: int, # horizon in trading days (>= 1)
                     in_split: np.ndarray | None = None, # `(T,)` bool: the split; NaN where t or t+h is outside
                    ) -> np.ndarray:
     "`(T, N)` returns from the close of day t to the close of day t+h."
@@ -49,7 +53,8 @@ def forward_returns(cube: MarketCube, h: int, # horizon in trading days (>= 1)
 # %% ../nbs/10_labeling.ipynb #cabbf240
 _F = {f: j for j, f in enumerate(FEATURES)}
 
-def indicator_votes(features: np.ndarray) -> np.ndarray:
+def indicator_votes(features: np.ndarray, # `(..., F)` raw features in `FEATURES` order
+                   ) -> np.ndarray:
     "`(..., 4)` votes in {-1, 0, +1}: trend, MACD, momentum, RSI (contrarian at the extremes)."
     f = np.asarray(features, dtype=float)
     trend, macd, mom, rsi = (f[..., _F[k]] for k in ("trend", "macd_hist", "momentum", "rsi_14"))
@@ -65,7 +70,8 @@ def indicator_signal(features: np.ndarray, # `(..., F)` raw features in `FEATURE
     net = indicator_votes(features).sum(-1)
     return np.where(net >= min_net, 1, np.where(net <= -min_net, -1, 0)).astype(int)
 
-def conflicting_signals(features: np.ndarray) -> np.ndarray:
+def conflicting_signals(features: np.ndarray, # `(..., F)` raw features in `FEATURES` order
+                       ) -> np.ndarray:
     "`(...)` bool: at least one indicator votes up and another votes down."
     v = indicator_votes(features)
     return (v > 0).any(-1) & (v < 0).any(-1)
@@ -75,27 +81,38 @@ ORACLE_CLASSES = {-2: ("strong_sell", "SELL", 1.0), -1: ("sell", "SELL", 0.5), 0
                   1: ("buy", "BUY", 0.25), 2: ("strong_buy", "BUY", 0.5)}
 ACTIONS = ("BUY", "SELL", "HOLD")
 
-def oracle_score(cube: MarketCube, in_split: np.ndarray, horizons=(3, 7, 15), vol_window: int = 20) -> np.ndarray:
+def oracle_score(cube: MarketCube, # the market cube
+                 in_split: np.ndarray, # bool `(T,)`: days of the split (returns that leave it are NaN)
+                 horizons=(3, 7, 15), # days ahead
+                 vol_window: int = 20, # trailing-volatility window, in daily returns
+                ) -> np.ndarray:
     "`(T, N)` mean volatility-adjusted forward return over `horizons` (NaN where any is undefined)."
     vol = trailing_vol(cube, vol_window)
     vol = np.where(vol > 0, vol, np.nan)
     z = [forward_returns(cube, h, in_split) / (vol * np.sqrt(h)) for h in horizons]
     return np.mean(z, axis=0)
 
-def oracle_class(score: np.ndarray, thresholds=(0.35, 1.0)) -> np.ndarray:
+def oracle_class(score: np.ndarray, # `oracle_score` values
+                 thresholds=(0.35, 1.0), # (lo, hi): |score| <= lo is hold, above hi a strong buy/sell
+                ) -> np.ndarray:
     "Classes -2..2 from z `score` (NaN -> -9, 'no label')."
     lo, hi = thresholds
     s = np.asarray(score, float)
     cls = np.select([s < -hi, s < -lo, s <= lo, s <= hi, s > hi], [-2, -1, 0, 1, 2], default=-9)
     return np.where(np.isfinite(s), cls, -9)
 
-def feasible_action(action: str, held: bool, cash_share: float, min_cash: float = 0.05) -> str:
+def feasible_action(action: str, # `BUY`, `SELL` or `HOLD`
+                    held: bool, # whether a position is held
+                    cash_share: float, # cash / equity
+                    min_cash: float = 0.05, # a BUY needs at least this cash share
+                   ) -> str:
     "HOLD instead of a SELL of nothing or a BUY without cash."
     if action == "SELL" and not held: return "HOLD"
     if action == "BUY" and cash_share < min_cash: return "HOLD"
     return action
 
-def answer_text(orders: list[tuple[str, str, float]]) -> str:
+def answer_text(orders: list[tuple[str, str, float]], # (action, symbol, fraction) triples; HOLDs are left out
+               ) -> str:
     "The parser's format: one `ACTION SYMBOL FRACTION` line per order, or `HOLD` when there is none."
     lines = [f"{a} {s} {f:g}" for a, s, f in orders if a != "HOLD"]
     return "\n".join(lines) or "HOLD"
@@ -103,7 +120,10 @@ def answer_text(orders: list[tuple[str, str, float]]) -> str:
 # %% ../nbs/10_labeling.ipynb #9a15211a
 REGIMES = ("strong_bear", "mild_bear", "sideways", "mild_bull", "strong_bull")
 
-def regime_codes(cube: MarketCube, window: int = 20, thresholds=(0.3, 1.0)) -> np.ndarray:
+def regime_codes(cube: MarketCube, # the market cube
+                 window: int = 20, # trailing return window, trading days
+                 thresholds=(0.3, 1.0), # (lo, hi) on the volatility-scaled return: |z| <= lo sideways, > hi strong
+                ) -> np.ndarray:
     "`(T, N)` int index into `REGIMES` (-1 where the trailing window is incomplete)."
     c = cube.close
     r = np.full_like(c, np.nan)
@@ -115,8 +135,12 @@ def regime_codes(cube: MarketCube, window: int = 20, thresholds=(0.3, 1.0)) -> n
     return np.where(np.isfinite(z), code, -1)
 
 # %% ../nbs/10_labeling.ipynb #7138b6cf
-def label_frame(cube: MarketCube, split: str = "train", horizons=(3, 7, 15),
-                thresholds=(0.35, 1.0), splits: dict | None = None) -> pd.DataFrame:
+def label_frame(cube: MarketCube, # the market cube
+                split: str = "train", # `train`, `val` or `test`
+                horizons=(3, 7, 15), # the oracle's days ahead
+                thresholds=(0.35, 1.0), # the oracle's class thresholds (see `oracle_class`)
+                splits: dict | None = None, # a custom split table; None: `SPLITS` of the cube's universe
+               ) -> pd.DataFrame:
     "Oracle labels, regimes and signals of every labelable (day, symbol) of `split`."
     in_split = split_mask(cube.dates, split, cube.universe or "nifty50", splits)
     if not in_split.any(): raise ValueError(f"split {split!r} has no days in this data "
@@ -169,10 +193,14 @@ def _fill(n: int, avail: dict, shares: dict) -> dict:
 
 DEFAULT_ACTION_MIX = {"BUY": 0.35, "SELL": 0.25, "HOLD": 0.40}
 
-def balance(frame: pd.DataFrame, n: int, # rows wanted (exactly)
+def balance(frame: pd.DataFrame, # candidate rows, e.g. from `label_frame`
+            n: int, # rows wanted (exactly)
             action_mix: dict | None = None, # e.g. {"BUY": .35, "SELL": .25, "HOLD": .40}
             regime_mix: dict | None = None, # e.g. uniform over `REGIMES`; None keeps the data's mix
-            seed: int = 0, action_col: str = "action", regime_col: str = "regime") -> pd.DataFrame:
+            seed: int = 0, # sampling seed
+            action_col: str = "action", # the column of `ACTIONS`
+            regime_col: str = "regime", # the column of `REGIMES` names
+           ) -> pd.DataFrame:
     "`n` rows of `frame` sampled to the target action mix (exact to 1/n) and, as far as possible, regime mix."
     if len(frame) == 0: raise ValueError("cannot balance an empty frame (no candidate rows)")
     if n <= 0: raise ValueError(f"n must be positive, got {n}")
@@ -206,8 +234,12 @@ def balance(frame: pd.DataFrame, n: int, # rows wanted (exactly)
     assert len(out) == n
     return out
 
-def mix_table(before: pd.DataFrame, after: pd.DataFrame, col: str, target: dict | None = None,
-              order=None) -> pd.DataFrame:
+def mix_table(before: pd.DataFrame, # rows before balancing
+              after: pd.DataFrame, # rows after balancing
+              col: str, # the column whose shares are compared
+              target: dict | None = None, # target shares (fractions) to show beside them; None: no target column
+              order=None, # the values' row order; None sorts them
+             ) -> pd.DataFrame:
     "Shares (%) of `col` before and after balancing, beside the target."
     order = list(order or sorted(set(before[col]) | set(after[col])))
     t = pd.DataFrame({"before_%": before[col].value_counts(normalize=True).reindex(order).fillna(0) * 100,

@@ -11,7 +11,7 @@ import numpy as np
 # %% auto #0
 __all__ = ['sanitize_orders', 'Fill', 'Portfolio']
 
-# %% ../nbs/03_market.ipynb #0b15beed
+# %% ../nbs/03_market.ipynb #c4182237
 def sanitize_orders(fractions, # signed order fractions, `(N,)` or a batch `(B, N)`
                     deadband: float = 0.0, # |fraction| below this is no order
                    ) -> tuple[np.ndarray, bool | np.ndarray]:
@@ -35,13 +35,13 @@ class Fill:
 @dataclass
 class Portfolio:
     "Cash and fractional positions in `n` symbols (or a `batch` of such portfolios), with costs in bps."
-    n: int
-    cash: float | np.ndarray = 100_000.0
-    fee_bps: float = 10.0
-    slippage_bps: float = 5.0
-    allow_short: bool = False
-    qty: np.ndarray = None
-    batch: int | None = None
+    n: int                               # symbols per portfolio
+    cash: float | np.ndarray = 100_000.0 # initial cash (>= 0), or one per portfolio of a batch
+    fee_bps: float = 10.0                # fee on the traded notional, basis points
+    slippage_bps: float = 5.0            # fill price moves against the trade by this, basis points
+    allow_short: bool = False            # a SELL with no long position sells short (a fraction of cash's worth)
+    qty: np.ndarray = None               # shares held, `(n,)` or `(batch, n)`; None starts flat
+    batch: int | None = None             # how many portfolios are stepped together; None for one
 
     def __post_init__(self):
         if np.any(np.asarray(self.cash) < 0): raise ValueError(f"initial cash must be >= 0, got {self.cash}")
@@ -49,17 +49,24 @@ class Portfolio:
         if self.batch is not None: self.cash = np.broadcast_to(np.asarray(self.cash, float), (self.batch,)).copy()
         if self.qty is None: self.qty = np.zeros(self.n if self.batch is None else (self.batch, self.n))
 
-    def equity(self, prices: np.ndarray) -> float | np.ndarray:
+    def equity(self,
+               prices: np.ndarray, # price per symbol, `(n,)` or `(batch, n)`
+              ) -> float | np.ndarray:
         "Cash plus the market value of the positions at `prices`."
         v = self.cash + (self.qty * prices).sum(-1)
         return float(v) if self.batch is None else v
 
-    def weights(self, prices: np.ndarray) -> np.ndarray:
+    def weights(self,
+                prices: np.ndarray, # price per symbol, `(n,)` or `(batch, n)`
+               ) -> np.ndarray:
         "Each position's share of equity (0 where equity is 0)."
         eq = np.asarray(self.equity(prices))[..., None]
         return np.divide(self.qty * prices, eq, out=np.zeros_like(self.qty), where=eq > 0)
 
-    def execute(self, fractions: np.ndarray, prices: np.ndarray) -> Fill:
+    def execute(self,
+                fractions: np.ndarray, # signed orders in [-1, 1]: BUY share of cash, SELL share of the position
+                prices: np.ndarray, # fill price per symbol (the next open), shaped like `qty`
+               ) -> Fill:
         "Fill signed order `fractions` (see the convention above) at `prices` (the next open)."
         a, _ = sanitize_orders(fractions)
         if not a.any(): return Fill() if self.batch is None else Fill(*(np.zeros(self.batch) for _ in range(3)))

@@ -21,20 +21,31 @@ __all__ = ['RSI_OVERSOLD', 'RSI_OVERBOUGHT', 'TREND_BAND', 'SYSTEM_PROMPT', 'MAX
 RSI_OVERSOLD, RSI_OVERBOUGHT = 30.0, 70.0   # RSI(14) below / above: oversold / overbought
 TREND_BAND = 0.01                           # |SMA20/SMA50 - 1| within this is a flat trend
 
-def rsi_word(v: float) -> str:
+def rsi_word(v: float, # RSI(14), 0..100
+            ) -> str:
     return "oversold" if v < RSI_OVERSOLD else "overbought" if v > RSI_OVERBOUGHT else "neutral"
-def bb_word(v: float) -> str:
+def bb_word(v: float, # Bollinger %B: 0 at the lower band, 1 at the upper
+           ) -> str:
     return ("below lower band" if v < 0 else "near lower band" if v < 0.2 else
             "above upper band" if v > 1 else "near upper band" if v > 0.8 else "mid band")
-def trend_word(v: float) -> str: return "uptrend" if v > TREND_BAND else "downtrend" if v < -TREND_BAND else "flat"
-def volume_word(v: float) -> str: return "high" if v > 1.5 else "low" if v < -1.5 else "normal"
-def macd_words(h: float, prev: float) -> str:
+def trend_word(v: float, # SMA20 / SMA50 - 1
+              ) -> str:
+    return "uptrend" if v > TREND_BAND else "downtrend" if v < -TREND_BAND else "flat"
+def volume_word(v: float, # volume z-score (20 days)
+               ) -> str:
+    return "high" if v > 1.5 else "low" if v < -1.5 else "normal"
+def macd_words(h: float, # MACD histogram today
+               prev: float, # MACD histogram the day before
+              ) -> str:
     sign = "positive" if h > 0 else "negative"
     trend = "widening" if abs(h) > abs(prev) else "narrowing"
     return f"{sign}, {trend}"
 
 # %% ../nbs/06_prompts.ipynb #126b51ce
-def market_line(cube: MarketCube, t: int, i: int) -> str:
+def market_line(cube: MarketCube, # the market cube
+                t: int, # day index in the cube
+                i: int, # symbol index in the cube
+               ) -> str:
     "One symbol's market description at the close of day `t` (cached on the cube)."
     cache = cube.cache.setdefault("market_line", {})
     if (t, i) in cache: return cache[(t, i)]
@@ -49,15 +60,29 @@ def market_line(cube: MarketCube, t: int, i: int) -> str:
     cache[(t, i)] = line
     return line
 
-def portfolio_lines(symbols, qty, prices, cash: float, equity: float, initial: float) -> str:
+def portfolio_lines(symbols, # the episode's symbols, `(N,)`
+                    qty, # shares held per symbol, `(N,)`
+                    prices, # price per symbol (the close), `(N,)`
+                    cash: float, # cash
+                    equity: float, # cash plus the positions at `prices`
+                    initial: float, # the episode's initial cash (for the return since start)
+                   ) -> str:
     "The portfolio state: equity, return, cash share and each open position."
     pos = [f"{s} {q:.2f} sh ({q*p/equity:.1%})" for s, q, p in zip(symbols, qty, prices) if q != 0]
     return (f"Portfolio: equity {equity:,.2f} ({equity/initial - 1:+.2%} since start) | "
             f"cash {cash:,.2f} ({cash/equity if equity else 0:.1%})\n"
             f"Positions: {', '.join(pos) if pos else 'none'}")
 
-def render_observation(cube: MarketCube, t: int, idx, step: int, n_steps: int,
-                       qty, cash: float, equity: float, initial: float) -> str:
+def render_observation(cube: MarketCube, # the market cube
+                       t: int, # day index in the cube (the close just seen)
+                       idx, # the episode's symbol indices in the cube, `(N,)`
+                       step: int, # decisions taken so far; `n_steps` means the episode is over
+                       n_steps: int, # decisions per episode
+                       qty, # shares held per symbol, `(N,)`
+                       cash: float, # cash
+                       equity: float, # cash plus the positions at day `t`'s close
+                       initial: float, # the episode's initial cash
+                      ) -> str:
     "The full text observation of day `t` for the symbols `idx` of `cube`."
     prices = cube.close[t, idx]
     symbols = [cube.symbols[i] for i in idx]
@@ -80,7 +105,7 @@ BUY SYMBOL FRACTION   (spend FRACTION of your cash, 0 < FRACTION <= 1)
 SELL SYMBOL FRACTION  (sell FRACTION of your position)
 HOLD                  (do nothing)"""
 
-# %% ../nbs/06_prompts.ipynb #b032adab
+# %% ../nbs/06_prompts.ipynb #4142144c
 def chat_messages(observation: str, # the text observation (the user turn)
                   completion: str | None = None, # the assistant's answer (training data); None for a prompt
                   system: str = SYSTEM_PROMPT, # the system prompt
@@ -96,7 +121,8 @@ _THINK_BLOCK = re.compile(r"<think>.*?</think>", re.S | re.I)
 _PREFIX = re.compile(r"^(?:[-*+>#\s]|\d+[.)]\s)*(?:(?:final\s+)?(?:action|decision|answer|order)s?\s*[:\-]\s*)?", re.I)
 _SIZE = re.compile(r"^(\d*\.?\d+)(%?)$")
 
-def strip_think(text: str) -> str:
+def strip_think(text: str, # a completion
+               ) -> str:
     "The completion without its reasoning blocks (see above)."
     text = _THINK_BLOCK.sub("\n", text)
     low = text.lower()
@@ -107,8 +133,8 @@ def strip_think(text: str) -> str:
 @dataclass
 class ParsedAction:
     "Orders read from one completion: `fractions[i]` in [-1, 1] per symbol, and what failed."
-    fractions: np.ndarray
-    errors: list[str] = field(default_factory=list)
+    fractions: np.ndarray       # `(N,)` signed: > 0 BUY share of cash, < 0 SELL share of the position
+    errors: list[str] = field(default_factory=list)  # why the answer is malformed (then `fractions` are 0)
     hold: bool = False          # an explicit HOLD was given
 
     @property
@@ -121,7 +147,9 @@ def _size(tok: str | None) -> float | None:
     v = float(m.group(1)) / (100 if m.group(2) else 1)
     return v if 0 < v <= 1 and math.isfinite(v) else None
 
-def parse_action(text, symbols: list[str]) -> ParsedAction:
+def parse_action(text, # a completion (reasoning and all); anything but a string is an error
+                 symbols: list[str], # the episode's symbols, in `fractions` order
+                ) -> ParsedAction:
     "Parse a completion into signed fractions per symbol; never raises on model output."
     out = ParsedAction(np.zeros(len(symbols)))
     if not isinstance(text, str):

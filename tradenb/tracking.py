@@ -15,13 +15,13 @@ from .env import ENV_VERSION, TASKS
 # %% auto #0
 __all__ = ['run_record', 'tracking_uri', 'log_run']
 
-# %% ../nbs/08_tracking.ipynb #f75394e3
+# %% ../nbs/08_tracking.ipynb #da08f54a
 def run_record(cfg: Config, # the run's config
                task: str | None = None, # the task the result is on (None: not task-specific)
                data_sha256: str | None = None, # the data hash; default: `env`'s cube, else the shipped panel's file
                env=None, # a `TradingEnv` whose cube's hash is the data hash
                **extra, # more fields for the record
-              ) -> dict:
+              ) -> dict: # the run record
     "What a result depends on: versions, data hash, seed, profile, model, commit and source state (+ `extra` fields)."
     if data_sha256 is None:
         cube = getattr(getattr(env, "unwrapped", env), "cube", None)
@@ -33,12 +33,20 @@ def run_record(cfg: Config, # the run's config
     return {**rec, **extra}
 
 # %% ../nbs/08_tracking.ipynb #bb6e0a77
-def tracking_uri(cfg: Config) -> str:
+def tracking_uri(cfg: Config, # its `root_dir` holds `mlruns/`
+                ) -> str:
     "`$MLFLOW_TRACKING_URI`, else the file store `mlruns/` at the project root."
     return os.environ.get("MLFLOW_TRACKING_URI") or (cfg.root_dir/"mlruns").resolve().as_uri()
 
-def log_run(cfg: Config, experiment: str, run_name: str, params: dict | None = None, metrics: dict | None = None,
-            record: dict | None = None, artifacts: list[Path | str] = (), step_metrics: dict[str, list] | None = None) -> str | None:
+def log_run(cfg: Config, # the run's config (the tracking URI)
+            experiment: str, # MLflow experiment name (created when missing)
+            run_name: str, # MLflow run name
+            params: dict | None = None, # logged as params (values cut to 500 characters)
+            metrics: dict | None = None, # final metrics (None values are skipped)
+            record: dict | None = None, # a `run_record`, logged as `run_record.*` tags
+            artifacts: list[Path | str] = (), # files to attach (missing ones are skipped)
+            step_metrics: dict[str, list] | None = None, # metric name -> one value per step
+           ) -> str | None:
     "Log one run to MLflow; returns its run id (None when MLflow is not installed)."
     try: import mlflow
     except ImportError:

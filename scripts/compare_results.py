@@ -1,0 +1,214 @@
+#!/usr/bin/env python3
+"""Compare two results folders table by table: `python scripts/compare_results.py A B`.
+
+Every CSV under A (the reference, e.g. the committed `results/`) is compared with the CSV at the same
+relative path under B (e.g. `build/test-outputs/results` written by `make test`). For each table:
+
+- rows are matched on the table's key columns (KEYS below, else the heuristic in `key_columns`);
+- every other column, except the excluded timing/provenance columns, is compared cell by cell:
+  two cells that both parse as numbers are equal within `--rel-tol`/`--abs-tol` (a deterministic
+  run should be bit-identical, so the defaults are tiny); anything else must match as text;
+  two empty cells are equal;
+- a column of A missing from B, a row of A missing from B, or a row of B not in A is a difference;
+  a column only in B is a note (a later change may add a column), as is a CSV only in B.
+
+Exit status: 0 when every table matches, 1 on any difference, 2 on bad arguments.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import re
+import sys
+from pathlib import Path
+
+import pandas as pd
+
+# --- what is not compared -------------------------------------------------------------------------
+
+# whole tables that are timings or benchmarks: they differ from run to run and machine to machine
+EXCLUDED_TABLES = [
+    r"(^|/)reproduce_timings\.csv$",  # seconds per notebook
+    r"bench[^/]*\.csv$",              # grpo_bench.csv and any other *bench*.csv: speed and memory
+]
+
+# columns that are timings, resources or provenance (matched against the lower-cased column name).
+# env_version, task_version, generator_version and data_sha256 ARE compared: they say which
+# environment and data produced the numbers, so a change there is a real difference.
+EXCLUDED_COLUMNS = [
+    r"seconds",                 # seconds, seconds_per_step
+    r"_s$",                     # wall_s, train_s, ...
+    r"time",                    # trl_step_time, timestamp, start_time
+    r"wall",
+    r"per_s",                   # steps_per_s, tokens_per_s
+    r"(^|_)rss(_|$)",           # peak_rss_mb
+    r"(^|_)mb$",
+    r"memory",
+    r"git_commit",
+    r"source_dirty",
+    r"(^|_)date($|_)",
+    r"run_id",                  # mlflow_run_id
+    r"(^|_)path($|_)",          # machine-specific locations
+    r"(^|_)dirs?($|_)",
+    r"^tradenb_version$",       # the package's own version: bumping it does not change a result
+]
+
+# --- how rows are matched -------------------------------------------------------------------------
+
+# key columns of the known tables (file name -> columns that identify a row)
+KEYS = {
+    "baselines.csv": ["agent", "task", "split"],
+    "datasets.csv": ["dataset", "split"],
+    "datasets_vs_published.csv": ["metric"],
+    "env_calibration.csv": ["task"],
+    "experiments.csv": ["experiment"],
+    "regime_balance.csv": ["kind", "class"],
+    # excluded above, listed for when they are compared with --include-excluded
+    "grpo_bench.csv": ["model", "device", "threads"],
+    "reproduce_timings.csv": ["notebook"],
+}
+
+# heuristic for other tables: these columns identify rows when present (in this order of preference)
+IDENTIFIER_NAMES = ["experiment", "agent", "dataset", "name", "notebook", "metric", "kind", "class", "task",
+                    "eval_task", "split", "model", "stage", "profile", "universe", "device", "seed", "id"]
+
+
+def excluded_column(col: str) -> bool:
+    return any(re.search(p, col.lower()) for p in EXCLUDED_COLUMNS)
+
+
+def excluded_table(rel: str) -> bool:
+    return any(re.search(p, rel) for p in EXCLUDED_TABLES)
+
+
+def _unique(df: pd.DataFrame, cols: list[str]) -> bool:
+    return bool(cols) and not df.duplicated(subset=cols).any()
+
+
+def key_columns(name: str, df: pd.DataFrame) -> list[str]:
+    """The table's key columns: KEYS[name] when known; else the IDENTIFIER_NAMES present, added one by
+    one until they identify every row; else every text column (non-numeric) not excluded. Empty when
+    nothing identifies the rows (rows are then matched by position)."""
+    if name in KEYS and all(c in df.columns for c in KEYS[name]): return KEYS[name]
+    keys = []
+    for c in IDENTIFIER_NAMES:
+        if c in df.columns:
+            keys.append(c)
+            if _unique(df, keys): return keys
+    text = [c for c in df.columns if not excluded_column(c) and not _all_numeric(df[c])]
+    if _unique(df, text): return text
+    return []
+
+
+def _num(s: str) -> float | None:
+    try: return float(s)
+    except ValueError: return None
+
+
+def _all_numeric(col: pd.Series) -> bool:
+    return all(v == "" or _num(v) is not None for v in col)
+
+
+def cells_equal(a: str, b: str, rel_tol: float, abs_tol: float) -> bool:
+    if a == b: return True
+    x, y = _num(a), _num(b)
+    if x is None or y is None: return False
+    if math.isnan(x) or math.isnan(y): return math.isnan(x) and math.isnan(y)
+    return math.isclose(x, y, rel_tol=rel_tol, abs_tol=abs_tol)
+
+
+def read(path: Path) -> pd.DataFrame:
+    # as text, so that numbers are compared as written and empty cells stay empty
+    return pd.read_csv(path, dtype=str, keep_default_na=False)
+
+
+def compare_table(rel: str, a: pd.DataFrame, b: pd.DataFrame, args) -> tuple[list[str], list[str]]:
+    "Compare one table; return (differences, notes) as printable lines."
+    diffs, notes = [], []
+    name = Path(rel).name
+    keys = key_columns(name, a)
+    if not keys:
+        notes.append("no key columns identify the rows: matched by position")
+        a, b = a.assign(_row=[str(i) for i in range(len(a))]), b.assign(_row=[str(i) for i in range(len(b))])
+        keys = ["_row"]
+    missing_keys = [k for k in keys if k not in b.columns]
+    if missing_keys:
+        return [f"key column(s) missing from B: {', '.join(missing_keys)}"], notes
+    for df, which in ((a, "A"), (b, "B")):
+        if df.duplicated(subset=keys).any():
+            dup = df[df.duplicated(subset=keys, keep=False)][keys].drop_duplicates().values.tolist()
+            diffs.append(f"rows of {which} are not unique on {keys}: {dup[:args.max_examples]}")
+    if diffs: return diffs, notes
+
+    excluded = [c for c in a.columns if c not in keys and excluded_column(c)]
+    compared = [c for c in a.columns if c not in keys and c not in excluded]
+    missing_cols = [c for c in compared if c not in b.columns]
+    if missing_cols: diffs.append(f"column(s) of A missing from B: {', '.join(missing_cols)}")
+    extra_cols = [c for c in b.columns if c not in a.columns]
+    if extra_cols: notes.append(f"column(s) only in B (not compared): {', '.join(extra_cols)}")
+    if excluded and args.verbose: notes.append(f"not compared (timing/provenance): {', '.join(excluded)}")
+
+    ia, ib = a.set_index(keys).sort_index(), b.set_index(keys).sort_index()
+    only_a = [k for k in ia.index if k not in ib.index]
+    only_b = [k for k in ib.index if k not in ia.index]
+    if only_a: diffs.append(f"{len(only_a)} row(s) of A missing from B: {only_a[:args.max_examples]}")
+    if only_b:
+        line = f"{len(only_b)} row(s) only in B: {only_b[:args.max_examples]}"
+        (notes if args.allow_extra_rows else diffs).append(line)
+
+    cols = [c for c in compared if c in b.columns]
+    common = [k for k in ia.index if k in ib.index]
+    bad = []
+    for k in common:
+        ra, rb = ia.loc[k], ib.loc[k]
+        for c in cols:
+            if not cells_equal(ra[c], rb[c], args.rel_tol, args.abs_tol): bad.append((k, c, ra[c], rb[c]))
+    if bad:
+        diffs.append(f"{len(bad)} differing cell(s) in {len({c for _, c, _, _ in bad})} column(s) "
+                     f"({len(cols)} columns x {len(common)} rows compared); first {min(len(bad), args.max_examples)}:")
+        for k, c, va, vb in bad[:args.max_examples]:
+            diffs.append(f"    {dict(zip(keys, k if isinstance(k, tuple) else (k,)))} {c}: A={va!r} B={vb!r}")
+    return diffs, notes
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter, epilog=__doc__)
+    p.add_argument("a", type=Path, help="reference results folder (e.g. results)")
+    p.add_argument("b", type=Path, help="results folder to check (e.g. build/test-outputs/results)")
+    p.add_argument("--rel-tol", type=float, default=1e-9, help="relative tolerance for numbers (default 1e-9)")
+    p.add_argument("--abs-tol", type=float, default=1e-12, help="absolute tolerance for numbers (default 1e-12)")
+    p.add_argument("--only-common", action="store_true", help="skip tables of A that B does not have")
+    p.add_argument("--allow-extra-rows", action="store_true", help="rows only in B are a note, not a difference")
+    p.add_argument("--include-excluded", action="store_true", help="also compare the EXCLUDED_TABLES")
+    p.add_argument("--max-examples", type=int, default=10, help="differing cells shown per table (default 10)")
+    p.add_argument("-v", "--verbose", action="store_true", help="also list the columns not compared")
+    args = p.parse_args(argv)
+    for d in (args.a, args.b):
+        if not d.is_dir(): p.error(f"not a folder: {d}")
+
+    rel_a = sorted(str(f.relative_to(args.a)) for f in args.a.rglob("*.csv"))
+    rel_b = {str(f.relative_to(args.b)) for f in args.b.rglob("*.csv")}
+    if not rel_a: p.error(f"no CSV files under {args.a}")
+    failed, n_ok = [], 0
+    print(f"comparing {args.a} (A) with {args.b} (B): rel_tol={args.rel_tol:g} abs_tol={args.abs_tol:g}")
+    for rel in rel_a:
+        if excluded_table(rel) and not args.include_excluded:
+            print(f"SKIP  {rel}: timings/benchmark table"); continue
+        if rel not in rel_b:
+            if args.only_common: print(f"SKIP  {rel}: not in B (--only-common)")
+            else: print(f"FAIL  {rel}: missing from B"); failed.append(rel)
+            continue
+        diffs, notes = compare_table(rel, read(args.a/rel), read(args.b/rel), args)
+        print(f"{'FAIL' if diffs else 'OK'}{'  ' if diffs else '    '}{rel}")
+        for line in diffs: print(f"  {line}")
+        for line in notes: print(f"  note: {line}")
+        if diffs: failed.append(rel)
+        else: n_ok += 1
+    for rel in sorted(rel_b - set(rel_a)): print(f"note: {rel} is only in B (not compared)")
+    print(f"{n_ok} table(s) match, {len(failed)} differ" + (f": {', '.join(failed)}" if failed else ""))
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
