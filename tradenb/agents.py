@@ -10,7 +10,7 @@ import gymnasium as gym
 import numpy as np
 
 from .core import Config, apply_runtime
-from .env import TASKS, TradingEnv, buy_and_hold_policy, hold_action
+from .env import TradingEnv, buy_and_hold_policy, hold_action
 from .features import FEATURES
 from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD
 

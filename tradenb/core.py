@@ -131,7 +131,7 @@ def seed_everything(seed: int, # seeds `random`, NumPy (mod 2**32) and torch, an
         torch.manual_seed(seed)
     return np.random.default_rng(seed)
 
-# %% ../nbs/00_core.ipynb #36bc4a05
+# %% ../nbs/00_core.ipynb #261f7586
 CPU_THREADS = {"rl": 1, "build": 2, "sft": 2, "grpo": 1, "generate": 2}  # default torch threads per workload
 
 @dataclass(frozen=True)

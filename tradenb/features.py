@@ -9,8 +9,6 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from .data import PANEL_COLUMNS, load_panel
-
 # %% auto #0
 __all__ = ['FEATURES', 'WARMUP_DAYS', 'compute_features', 'lookahead_violations', 'MarketCube', 'build_cube']
 

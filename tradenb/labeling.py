@@ -8,7 +8,6 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from .core import Config
 from .data import split_mask
 from .features import FEATURES, MarketCube
 from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD, TREND_BAND

@@ -4,14 +4,14 @@
 
 # %% ../nbs/03_market.ipynb #498853aa
 from __future__ import annotations
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 # %% auto #0
 __all__ = ['sanitize_orders', 'Fill', 'Portfolio']
 
-# %% ../nbs/03_market.ipynb #c4182237
+# %% ../nbs/03_market.ipynb #acae54e37e7d407bbb7b55eff062a284
 def sanitize_orders(fractions, # signed order fractions, `(N,)` or a batch `(B, N)`
                     deadband: float = 0.0, # |fraction| below this is no order
                    ) -> tuple[np.ndarray, bool | np.ndarray]:

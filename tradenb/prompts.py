@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .features import FEATURES, MarketCube
+from .features import MarketCube
 
 # %% auto #0
 __all__ = ['RSI_OVERSOLD', 'RSI_OVERBOUGHT', 'TREND_BAND', 'SYSTEM_PROMPT', 'MAX_COMPLETION_CHARS', 'rsi_word', 'bb_word',
@@ -105,7 +105,7 @@ BUY SYMBOL FRACTION   (spend FRACTION of your cash, 0 < FRACTION <= 1)
 SELL SYMBOL FRACTION  (sell FRACTION of your position)
 HOLD                  (do nothing)"""
 
-# %% ../nbs/06_prompts.ipynb #4142144c
+# %% ../nbs/06_prompts.ipynb #acae54e37e7d407bbb7b55eff062a284
 def chat_messages(observation: str, # the text observation (the user turn)
                   completion: str | None = None, # the assistant's answer (training data); None for a prompt
                   system: str = SYSTEM_PROMPT, # the system prompt

@@ -15,7 +15,7 @@ from .env import ENV_VERSION, TASKS
 # %% auto #0
 __all__ = ['run_record', 'tracking_uri', 'log_run']
 
-# %% ../nbs/08_tracking.ipynb #da08f54a
+# %% ../nbs/08_tracking.ipynb #81cffe20
 def run_record(cfg: Config, # the run's config
                task: str | None = None, # the task the result is on (None: not task-specific)
                data_sha256: str | None = None, # the data hash; default: `env`'s cube, else the shipped panel's file
