@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .core import Config, sha256_file
+from .core import Config, project_root, sha256_file
 
 # %% auto #0
 __all__ = ['PANEL_COLUMNS', 'PRICE_COLUMNS', 'RAW_SOURCES', 'SHIPPED_PANELS', 'SPLITS', 'DataError', 'validate_panel',
@@ -116,26 +116,30 @@ def panel_from_yahoo_csvs(folder: Path | str, # folder of per-symbol Yahoo Finan
 # %% ../nbs/01_data.ipynb #d5ff7d2d
 RAW_SOURCES = {"nifty50": ("raw/nifty50", ".NS"), "crypto": ("raw/crypto", "-USD")}
 
-def build_shipped_panels(cfg: Config | None = None, # where `data/` is; None means `Config()`
+def build_shipped_panels(cfg: Config | None = None, # where `data/` is; None means the project's `data/`
                         ) -> dict[str, Path]:
     "Rebuild `data/<universe>.parquet` from the unmodified upstream CSVs in `data/raw/`."
-    cfg, out = cfg or Config(), {}
+    data, out = _data_dir(cfg), {}
     for universe, (folder, suffix) in RAW_SOURCES.items():
-        panel = panel_from_yahoo_csvs(cfg.data_dir/folder, strip_suffix=suffix)
-        out[universe] = cfg.data_dir/SHIPPED_PANELS[universe]
+        panel = panel_from_yahoo_csvs(data/folder, strip_suffix=suffix)
+        out[universe] = data/SHIPPED_PANELS[universe]
         panel.to_parquet(out[universe], index=False)
     return out
 
 # %% ../nbs/01_data.ipynb #f21b7c6c
 SHIPPED_PANELS = {"nifty50": "nifty50.parquet", "crypto": "crypto.parquet"}
 
+def _data_dir(cfg: Config | None) -> Path:
+    # data lookups need only the project's paths: no profile value is read, so no config means the project's data/
+    return cfg.data_dir if cfg is not None else project_root()/"data"
+
 def shipped_panel_path(universe: str = "nifty50", # a key of `SHIPPED_PANELS`: `nifty50` or `crypto`
-                       cfg: Config | None = None, # where `data/` is; None means `Config()`
+                       cfg: Config | None = None, # where `data/` is; None means the project's `data/`
                       ) -> Path:
     "Path of the shipped panel for `universe`."
     if universe not in SHIPPED_PANELS:
         raise ValueError(f"Unknown universe {universe!r}; shipped: {sorted(SHIPPED_PANELS)}")
-    return (cfg or Config()).data_dir/SHIPPED_PANELS[universe]
+    return _data_dir(cfg)/SHIPPED_PANELS[universe]
 
 def panel_sha256(panel: pd.DataFrame, # a panel with `PANEL_COLUMNS`
                 ) -> str:
@@ -145,11 +149,10 @@ def panel_sha256(panel: pd.DataFrame, # a panel with `PANEL_COLUMNS`
 
 def load_panel(path: Path | str | None = None, # a CSV/Parquet panel file; None: the shipped panel of `universe`
                universe: str | None = None, # shipped panel if `path` is None (default `cfg.universe`); kept in `attrs`
-               cfg: Config | None = None, # paths and the default universe; None means `Config()`
+               cfg: Config | None = None, # paths and the default universe; None: the project's data, `nifty50`
               ) -> pd.DataFrame:
     "Load the shipped panel (default) or a long-format CSV/Parquet file, validated."
-    cfg = cfg or Config()
-    if path is None: universe = universe or cfg.universe   # a user's file has no universe unless told
+    if path is None: universe = universe or (cfg.universe if cfg is not None else "nifty50")  # a user's file: none
     path = Path(path) if path is not None else shipped_panel_path(universe, cfg)
     panel = read_panel_file(path)
     panel.attrs.update(source=str(path), sha256=sha256_file(path), universe=universe)
