@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from tradenb.core import Config, sha256_file
-from tradenb.data import (PANEL_COLUMNS, SPLITS, DataError, build_shipped_panels, check_splits, load_panel,
+from tradenb.data import (PANEL_COLUMNS, SPLITS, DataError, check_splits, load_panel,
                           panel_from_yahoo_csvs, proportional_splits, shipped_panel_path, split_mask)
 
 

@@ -7,9 +7,8 @@ import pandas as pd
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
 
-import tradenb
 from tradenb.data import split_bounds
-from tradenb.env import ENV_VERSION, OBS_MODES, TASKS, TradingEnv, buy_and_hold_policy, hold_action, run_episode
+from tradenb.env import ENV_VERSION, OBS_MODES, TASKS, TradingEnv, buy_and_hold_policy, hold_action
 
 SEMVER = re.compile(r"^\d+\.\d+\.\d+$")
 

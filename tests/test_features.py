@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 import ta
 
-from tradenb.features import FEATURES, WARMUP_DAYS, build_cube, compute_features, lookahead_violations
+from tradenb.features import WARMUP_DAYS, build_cube, compute_features, lookahead_violations
 
 
 @pytest.mark.parametrize("cut", ["2023-01-20", "2023-09-01", "2024-06-28", "2025-03-03"])

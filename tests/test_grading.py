@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given, settings, strategies as st
 from hypothesis.extra.numpy import arrays
 
-from tradenb.grading import (composite_score, episode_metrics, goodness, max_drawdown, returns_from_equity, sharpe,
+from tradenb.grading import (composite_score, episode_metrics, goodness, max_drawdown, sharpe,
                              sortino, total_return)
 
 # returns in whole basis-point hundredths: below 1e-12 we treat volatility as zero, empyrical does not

@@ -9,9 +9,10 @@ import pytest
 from hypothesis import given, settings, HealthCheck, strategies as st
 
 from tradenb.core import Config
-from tradenb.grpo import (REWARD_NAMES, GRPOStageConfig, check_prompt_set, cosine_temperature, format_reward,
-                          hold_collapse, hold_penalty_reward, mix_reward, prediction_reward, prompt_set,
-                          reasoning_reward, reward_funcs, total_reward, trading_reward, train_grpo)
+from tradenb.grpo import GRPOStageConfig, cosine_temperature, hold_collapse, train_grpo
+from tradenb.grpo_rewards import (REWARD_NAMES, check_prompt_set, format_reward, hold_penalty_reward, mix_reward,
+                                  prediction_reward, prompt_set, reasoning_reward, reward_funcs, total_reward,
+                                  trading_reward)
 
 SYMS = ["RELIANCE", "TCS"]
 FUNCS = dict(zip(REWARD_NAMES, reward_funcs()))
@@ -78,7 +79,8 @@ FORMAT_ONLY = ["HOLD", "<think>trend up, RSI momentum rising, volatility risk mo
                "**HOLD**", "- HOLD.", "hold", "<think>trend momentum risk</think>\nDecision: hold"]
 
 
-@given(r=st.lists(st.floats(-0.5, 0.5), min_size=2, max_size=2), h=st.lists(st.floats(-0.9, 2.0), min_size=2, max_size=2),
+@given(r=st.lists(st.floats(-0.5, 0.5), min_size=2, max_size=2),
+       h=st.lists(st.floats(-0.9, 2.0), min_size=2, max_size=2),
        vol=st.lists(st.floats(0, 0.2), min_size=2, max_size=2), which=st.sampled_from(FORMAT_ONLY))
 @settings(max_examples=60, deadline=None)
 def test_format_only_answers_earn_no_trading_reward(r, h, vol, which):
@@ -89,7 +91,8 @@ def test_format_only_answers_earn_no_trading_reward(r, h, vol, which):
 
 
 @given(text=st.text(max_size=400) | st.binary(max_size=200).map(lambda b: b.decode("latin-1")),
-       wrap=st.sampled_from(["{}", "<think>{}</think>\nBUY RELIANCE 0.5", "{}\nSELL TCS 0.25", "<think>{}", "{}</think>HOLD"]))
+       wrap=st.sampled_from(["{}", "<think>{}</think>\nBUY RELIANCE 0.5", "{}\nSELL TCS 0.25", "<think>{}",
+                             "{}</think>HOLD"]))
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 def test_random_text_never_raises(text, wrap):
     comp = [wrap.format(text), text]
@@ -97,7 +100,8 @@ def test_random_text_never_raises(text, wrap):
     assert_sane(all_rewards(comp, **cols(2)), 2)
 
 
-@given(frac=st.floats(0.01, 1.0), r=st.floats(-0.2, 0.2), vol=st.floats(0.001, 0.1), side=st.sampled_from(["BUY", "SELL"]))
+@given(frac=st.floats(0.01, 1.0), r=st.floats(-0.2, 0.2), vol=st.floats(0.001, 0.1),
+       side=st.sampled_from(["BUY", "SELL"]))
 @settings(max_examples=100, deadline=None)
 def test_trading_reward_is_tanh_of_volatility_scaled_signed_move(frac, r, vol, side):
     c = cols(1, r=(r,), h=(0.0,), vol=(vol,), sig=(0,), syms=["RELIANCE"])
@@ -144,7 +148,8 @@ def test_hold_penalty_only_when_indicators_clearly_signal():
 def test_reasoning_quality():
     good = "<think>trend up, RSI momentum rising, volatility risk moderate</think>\nBUY RELIANCE 0.5"
     r = reasoning_reward([good, "<think>trend up and more trend words here</think>\nHOLD", "<think></think>\nHOLD",
-                          "<think>" + "trend momentum risk " * 500 + "</think>\nHOLD", "HOLD", good.replace("BUY", "BUZ")],
+                          "<think>" + "trend momentum risk " * 500 + "</think>\nHOLD", "HOLD",
+                          good.replace("BUY", "BUZ")],
                          symbols=[SYMS] * 6)
     assert r[0] == 1.0 and 0 < r[1] < 1
     assert r[2:] == [0.0] * 4
@@ -174,7 +179,8 @@ def test_prompt_set_schema_and_its_checks():
     check_prompt_set(ds)
     for row in ds:
         n = len(row["symbols"])
-        assert n == 10 and all(len(row[k]) == n for k in ("close", "next_return", "horizon_return", "volatility", "signal"))
+        per_symbol = ("close", "next_return", "horizon_return", "volatility", "signal")
+        assert n == 10 and all(len(row[k]) == n for k in per_symbol)
         assert set(row["signal"]) <= {-1, 0, 1} and all(v >= 0 for v in row["volatility"])
         assert row["prompt"][0]["role"] == "system" and row["date"] in row["prompt"][1]["content"]
     bad = Dataset.from_list([{**ds[0], "horizon_return": ds[0]["horizon_return"][:3]}])
@@ -228,11 +234,12 @@ def test_hold_collapse_detector():
 def tiny_setup(tmp_path_factory, small_tiny_lm):
     """The tiny model, briefly fine-tuned on short well-formed answers (a third HOLD) so that GRPO groups
     differ and training has a signal whatever format the pretrained tiny model currently writes."""
-    from tradenb.grpo import hold_share_conversations, quick_sft
+    from tradenb.hold_collapse import hold_share_conversations
+    from tradenb.sft import full_finetune
     cfg = Config()
     ds = prompt_set(cfg, n=8, seed=0)
-    sft = quick_sft(cfg, small_tiny_lm, hold_share_conversations(prompt_set(cfg, n=48, seed=1), 1 / 3),
-                    tmp_path_factory.mktemp("sft"), steps=30)
+    sft = full_finetune(cfg, small_tiny_lm, hold_share_conversations(prompt_set(cfg, n=48, seed=1), 1 / 3),
+                        tmp_path_factory.mktemp("sft"), steps=30)
     return cfg, ds, sft
 
 
@@ -255,7 +262,8 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     # the saved final adapter holds the trained LoRA weights, and merging it changes no logits
     import torch
     from peft import PeftModel
-    from tradenb.lm import checkpoints, load_adapter, load_lm
+    from tradenb.lm import load_lm
+    from tradenb.stages import checkpoints, load_adapter
     unmerged = PeftModel.from_pretrained(load_lm(str(sft), cfg)[0], full["final_dir"]).eval()
     saved = {k: v for k, v in unmerged.state_dict().items() if "lora_" in k}
     assert saved.keys() == a.keys() and all(torch.equal(saved[k], a[k]) for k in a)
@@ -287,7 +295,8 @@ def test_interrupted_run_resumes_to_the_same_result(tiny_setup, tmp_path):
     assert full["trainer"].generation_config.temperature == full["trainer"].temperature
     # health metrics are in the log: KL (beta > 0), zero-std share, each component, HOLD share
     row = full["health"][-1]
-    for k in ("kl", "frac_reward_zero_std", "frac_hold_groups", "hold_share", *(f"rewards/{n}/mean" for n in REWARD_NAMES)):
+    for k in ("kl", "frac_reward_zero_std", "frac_hold_groups", "hold_share",
+              *(f"rewards/{n}/mean" for n in REWARD_NAMES)):
         assert k in row, k
     assert full["kl_final"] is not None and full["seconds_per_step"] > 0
 
@@ -296,7 +305,8 @@ def test_kl_stop_callback_stops_the_run_and_mlflow_gets_the_health_metrics(tiny_
     pytest.importorskip("mlflow")
     monkeypatch.setenv("MLFLOW_TRACKING_URI", (tmp_path/"mlruns").as_uri())
     cfg, ds, sft = tiny_setup
-    stage = GRPOStageConfig.for_profile(cfg, steps=6, kl_stop=-1.0, max_completion_length=48)  # any logged KL exceeds it
+    # any logged KL exceeds the stop
+    stage = GRPOStageConfig.for_profile(cfg, steps=6, kl_stop=-1.0, max_completion_length=48)
     res = train_grpo(cfg, stage, sft, ds, tmp_path/"run", track=True)
     assert res["global_step"] == 1 and res["stopped_reason"].startswith("kl")
     import mlflow

@@ -12,7 +12,8 @@ pytest.importorskip("openenv")
 import uvicorn
 
 from tradenb.env import ENV_VERSION, TASKS, TradingEnv
-from tradenb.server import RemoteTradingEnv, create_app
+from tradenb.client import RemoteTradingEnv
+from tradenb.server import create_app
 
 
 def _free_port() -> int:
@@ -65,7 +66,8 @@ def test_episode_through_openenv_generic_client(server):
     with GenericEnvClient(base_url=server).sync() as client:
         res = client.reset(task="easy", obs_mode="text", split="test", seed=3)
         assert res.observation["text"].startswith("Decision 1 of 20")
-        assert res.observation["env_version"] == ENV_VERSION and res.observation["task_version"] == TASKS["easy"].version
+        obs = res.observation
+        assert obs["env_version"] == ENV_VERSION and obs["task_version"] == TASKS["easy"].version
         steps = 0
         while not res.done:
             res = client.step({"text": "HOLD"})
@@ -86,7 +88,8 @@ def test_twenty_concurrent_sessions_fifty_steps_each(server):
                 if r.status_code != 200: errors += 1; continue
                 if r.json()["terminated"]:  # 40-step episodes: start another in the same slot
                     c.delete(f"/sessions/{sid}")
-                    sid = c.post("/sessions", json={"task": "hard", "obs_mode": "numeric", "seed": i + 1000}).json()["session_id"]
+                    new = c.post("/sessions", json={"task": "hard", "obs_mode": "numeric", "seed": i + 1000})
+                    sid = new.json()["session_id"]
             errors += c.delete(f"/sessions/{sid}").status_code != 200
         return errors
     with ThreadPoolExecutor(20) as ex:
@@ -116,7 +119,8 @@ def test_sessions_do_not_share_state(server):
     ("post", "/sessions/unknown/step", dict(json={"action": "HOLD"}), 404),
     ("get", "/sessions/unknown", {}, 404),
     ("delete", "/sessions/unknown", {}, 404),
-    ("post", "/sessions", dict(content=b"{" + b" " * 200_000 + b"}", headers={"content-type": "application/json"}), 413),
+    ("post", "/sessions",
+     dict(content=b"{" + b" " * 200_000 + b"}", headers={"content-type": "application/json"}), 413),
     ("post", "/step", dict(json={"action": {"text": "HOLD"}}), 409),
     ("post", "/reset", dict(json={"task": "impossible"}), 400),
 ])
@@ -154,7 +158,8 @@ def test_openapi_schema_fuzz_never_5xx(server):
     schemathesis = pytest.importorskip("schemathesis")
     from hypothesis import HealthCheck, settings
     schema = schemathesis.openapi.from_url(server + "/openapi.json")
-    ops = [op for op in schema.get_all_operations() if op.ok().path.startswith(("/sessions", "/tasks", "/reset", "/step", "/state"))]
+    routes = ("/sessions", "/tasks", "/reset", "/step", "/state")
+    ops = [op for op in schema.get_all_operations() if op.ok().path.startswith(routes)]
     assert ops
     calls = []
     for result in ops:

@@ -1,6 +1,4 @@
 "SFT: assistant-only data, resume equals an uninterrupted run, checkpoint selection by task score."
-import shutil
-
 import numpy as np
 import pandas as pd
 import pytest
@@ -10,9 +8,9 @@ from datasets import Dataset
 
 from tradenb.core import Config
 from tradenb.env import TradingEnv
-from tradenb.lm import load_adapter
-from tradenb.prompts import SYSTEM_PROMPT
+from tradenb.prompts import chat_messages
 from tradenb.sft import SFTStageConfig, select_best, to_prompt_completion, train_sft
+from tradenb.stages import load_adapter
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +23,7 @@ def chat():
     for i in range(16):
         obs, _ = env.reset(seed=i)
         answer = ["HOLD", f"BUY {env.symbols[0]} 0.5", f"SELL {env.symbols[0]} 1.0"][i % 3]
-        rows.append({"messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": obs},
-                                  {"role": "assistant", "content": f"<think>\nDecision: {answer}.\n</think>\n{answer}"}]})
+        rows.append({"messages": chat_messages(obs, f"<think>\nDecision: {answer}.\n</think>\n{answer}")})
     return Dataset.from_list(rows)
 
 

@@ -25,6 +25,11 @@ class Agent:
     obs_mode: str = "text"
     stochastic: bool = False
 
+    def __init__(self,
+                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
+                ):
+        self.obs_mode = obs_mode
+
     def reset(self,
               n_envs: int, # episodes the next `act` calls batch
               seed: int | None = None, # seed of the agent's RNG `self.rng`
@@ -48,36 +53,21 @@ class Agent:
 class HoldAgent(Agent):
     "Never trades."
     name = "Hold"
-    def __init__(self,
-                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
-                ):
-        self.obs_mode = obs_mode
+    _policy = staticmethod(lambda obs, env: hold_action(env))   # a one-env `policy(obs, env) -> action`
     def act(self,
-            observations, # one observation per env (unused)
+            observations, # one observation per env
             envs, # the envs, possibly wrapped
            ):
-        return [hold_action(e) for e in envs]
+        return [self._policy(o, e) for o, e in zip(observations, envs)]
 
-class BuyAndHoldAgent(Agent):
-    "Equal weights on the first step, then holds."
+class BuyAndHoldAgent(HoldAgent):
+    "Equal weights on the first step, then holds like `HoldAgent` (`tradenb.env.buy_and_hold_policy`)."
     name = "BuyAndHold"
-    def __init__(self,
-                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
-                ):
-        self.obs_mode = obs_mode
-    def act(self,
-            observations, # one observation per env (unused)
-            envs, # the envs, possibly wrapped
-           ):
-        return [buy_and_hold_policy(o, e) for o, e in zip(observations, envs)]
+    _policy = staticmethod(buy_and_hold_policy)
 
 class RandomAgent(Agent):
     "Uniformly random orders (a floor for any learner)."
     name, stochastic = "Random", True
-    def __init__(self,
-                 obs_mode: str = "text", # the env mode it acts in: `text` or `numeric`
-                ):
-        self.obs_mode = obs_mode
     def act(self,
             observations, # one observation per env (unused)
             envs, # the envs, possibly wrapped

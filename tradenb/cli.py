@@ -24,13 +24,17 @@ bench_app = typer.Typer(help="Benchmarks (figures for the issue notes).", no_arg
 app.add_typer(bench_app, name="bench")
 
 # %% ../nbs/95_cli.ipynb #3ac9afd7
-def notebooks(root: Path | None = None, only: list[str] | None = None) -> list[Path]:
+def notebooks(root: Path | None = None, # the project root (None: `project_root()`)
+              only: list[str] | None = None, # glob patterns of notebook names or stems (None: all)
+             ) -> list[Path]:
     "The numbered notebooks of the project, in order, filtered by glob patterns `only`."
     nbs = sorted((root or project_root()).joinpath("nbs").glob("[0-9][0-9]_*.ipynb"))
     if only: nbs = [p for p in nbs if any(fnmatch.fnmatch(p.name, pat) or fnmatch.fnmatch(p.stem, pat) for pat in only)]
     return nbs
 
-def tag_slow_cells(path: Path, tag: str = "nbval-skip") -> int:
+def tag_slow_cells(path: Path, # an executed notebook, rewritten in place
+                   tag: str = "nbval-skip", # the cell tag to add
+                  ) -> int:
     "Tag the `#| slow` cells of an executed notebook (nbval then checks the fast cells without re-training); how many."
     import nbformat
     nb, n = nbformat.read(path, as_version=4), 0
@@ -41,8 +45,11 @@ def tag_slow_cells(path: Path, tag: str = "nbval-skip") -> int:
     nbformat.write(nb, path)
     return n
 
-def run_notebooks(profile: str = "smoke", only: list[str] | None = None, output_dir: Path | None = None,
-                  executed_dir: Path | None = None) -> pd.DataFrame:
+def run_notebooks(profile: str = "smoke", # the profile every notebook runs in
+                  only: list[str] | None = None, # glob patterns of notebooks (None: all)
+                  output_dir: Path | None = None, # where results/ and figures/ go (None: the project)
+                  executed_dir: Path | None = None, # where the executed notebooks go (None: results/executed)
+                 ) -> pd.DataFrame:
     "Execute notebooks with papermill in `profile`; return (and save) per-notebook wall times."
     import papermill as pm
     # notebooks run with nbs/ as their working directory: hand them absolute paths
@@ -63,7 +70,8 @@ def run_notebooks(profile: str = "smoke", only: list[str] | None = None, output_
         typer.echo(f" {rows[-1]['seconds']} s")
     timings = pd.DataFrame(rows)
     if not only:  # a partial run does not overwrite the record of the whole run
-        rec = {k: v for k, v in run_record(cfg).items() if k in ("tradenb_version", "env_version", "profile", "git_commit", "source_dirty")}
+        keep = ("tradenb_version", "env_version", "profile", "git_commit", "source_dirty")
+        rec = {k: v for k, v in run_record(cfg).items() if k in keep}
         timings.assign(**rec).to_csv(cfg.results_dir/"reproduce_timings.csv", index=False)
     typer.echo(f"[reproduce:{profile}] {len(rows)} notebooks in {timings.seconds.sum():.0f} s")
     return timings
@@ -78,21 +86,25 @@ def reproduce(profile: str = typer.Option("smoke", help="smoke (CPU, minutes) or
 
 # %% ../nbs/95_cli.ipynb #b78b3863
 @app.command()
-def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random | rsi | ppo | dqn | llm | a model name/dir | a .zip"),
+def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random | rsi | ppo | dqn | llm | "
+                                                 "a model name/dir | a .zip"),
              task: list[str] = typer.Option(None, help="task(s); default: every task"),
              split: str = typer.Option("test", help="train | val | test"),
              episodes: int = typer.Option(None, help="episodes per task (default: the profile's)"),
-             all_agents: bool = typer.Option(False, "--all", help="re-score every saved agent on the current env version"),
+             all_agents: bool = typer.Option(False, "--all",
+                                             help="re-score every saved agent on the current env version"),
              profile: str = typer.Option("smoke", help="smoke or full"),
              lm: str = typer.Option(None, help="language model for --agent llm (default: the profile's)"),
              output_dir: Path = typer.Option(None, help="write results/ and figures/ here"),
              track: bool = typer.Option(True, help="log runs to MLflow")):
     "Score agents on the saved episode sets (mean and 95% CI per task)."
     from tradenb.env import TASKS
-    from tradenb.evaluate import evaluate_all, make_agent, write_leaderboard
+    from tradenb.evaluate import evaluate_all, write_leaderboard
+    import tradenb.llm_agent  # noqa: F401 (registers the language models with `make_agent`: --agent llm, --all)
     if not all_agents and not agent: raise typer.BadParameter("give --agent NAME or --all")
     tasks = task or list(TASKS)
-    if bad := [t for t in tasks if t not in TASKS]: raise typer.BadParameter(f"unknown task(s) {bad}; choose from {list(TASKS)}")
+    if bad := [t for t in tasks if t not in TASKS]:
+        raise typer.BadParameter(f"unknown task(s) {bad}; choose from {list(TASKS)}")
     over = dict(output_dir=Path(output_dir).resolve() if output_dir else None, **({"lm_name": lm} if lm else {}))
     cfg = Config.from_profile(profile, **over)
     agents = None if all_agents else [(agent, None)]
@@ -111,11 +123,12 @@ def datasets(names: list[str] = typer.Option(None, "--name", help="dataset(s) to
              profile: str = typer.Option("smoke", help="smoke (small sizes) or full (published sizes)"),
              output_dir: Path = typer.Option(None, help="write results/, figures/ and datasets here")):
     "Build the LLM datasets (oracle labels, regime balancing, reverse distillation)."
-    from tradenb.distill import build_datasets
+    from tradenb.training_data import build_datasets
     cfg = Config.from_profile(profile, output_dir=Path(output_dir).resolve() if output_dir else None)
     try: table = build_datasets(cfg, names)
     except ValueError as e: raise typer.BadParameter(str(e))
-    typer.echo(table.drop(columns=[c for c in table.columns if c in ("data_sha256", "git_commit", "source_dirty")]).to_string(index=False))
+    hidden = [c for c in table.columns if c in ("data_sha256", "git_commit", "source_dirty")]
+    typer.echo(table.drop(columns=hidden).to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #02fa379b
 @app.command()
@@ -125,9 +138,9 @@ def train(names: list[str] = typer.Argument(None, help="experiment name(s) of th
           eval_task: str = typer.Option("easy", help="task of the val selection and the test score"),
           output_dir: Path = typer.Option(None, help="write results/ and figures/ here")):
     "Run published experiments (SFT / GRPO / RAFT) and update the experiment table."
-    from tradenb.experiments import EXPERIMENTS, plot_training_curves, run_experiment, smoke_set, write_experiments
+    from tradenb.experiments import EXPERIMENTS, default_set, plot_training_curves, run_experiment, write_experiments
     cfg = Config.from_profile(profile, output_dir=Path(output_dir).resolve() if output_dir else None)
-    todo = (smoke_set() if profile == "smoke" else list(EXPERIMENTS)) if all_experiments else list(names or [])
+    todo = default_set(cfg) if all_experiments else list(names or [])
     if not todo: raise typer.BadParameter("give experiment name(s) or --all; names: " + ", ".join(EXPERIMENTS))
     if bad := [n for n in todo if n not in EXPERIMENTS]:
         raise typer.BadParameter(f"unknown experiment(s) {bad}; choose from {', '.join(EXPERIMENTS)}")
@@ -135,7 +148,8 @@ def train(names: list[str] = typer.Argument(None, help="experiment name(s) of th
     except (ValueError, FileNotFoundError, RuntimeError) as e: raise typer.BadParameter(str(e))
     table = write_experiments(cfg, rows)
     plot_training_curves(cfg, table, cfg.figures_dir/"training_curves.png")
-    cols = [c for c in ("experiment", "status", "static_score_mean", "published_static", "hold_share", "kl_final") if c in table]
+    cols = [c for c in ("experiment", "status", "static_score_mean", "published_static", "hold_share", "kl_final")
+            if c in table]
     typer.echo(table[table.experiment.isin(todo)][cols].to_string(index=False))
 
 # %% ../nbs/95_cli.ipynb #1b852599
@@ -150,7 +164,7 @@ def bench_env_cmd(steps: int = typer.Option(20_000, help="steps per measurement"
 def bench_server_cmd(episodes: int = typer.Option(5, help="episodes per path (medium task)"),
                      clients: int = typer.Option(20, help="concurrent HTTP clients")):
     "In-process vs WebSocket vs plain-HTTP steps/s, and latency at N concurrent clients."
-    from tradenb.server import bench_server
+    from tradenb.bench import bench_server
     for k, v in bench_server(episodes=episodes, clients=clients).items(): typer.echo(f"{k:>28}: {v}")
 
 # %% ../nbs/95_cli.ipynb #07f2be90
@@ -159,7 +173,8 @@ def bench_lm_cmd(envs: int = typer.Option(32, help="parallel episodes (the batch
                  steps: int = typer.Option(2, help="decisions per episode"),
                  task: list[str] = typer.Option(None, help="task(s); default easy and medium")):
     "LLM decisions/s: one batch across episodes vs one prompt at a time (tiny model, CPU)."
-    from tradenb.lm import bench_batched_decisions, load_lm
+    from tradenb.bench import bench_batched_decisions
+    from tradenb.lm import load_lm
     model, tok = load_lm("tiny", Config())
     for t in task or ["easy", "medium"]:
         typer.echo(f"{t}: {bench_batched_decisions(model, tok, n_envs=envs, steps=steps, task=t)}")

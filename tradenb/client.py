@@ -17,8 +17,13 @@ class RemoteTradingEnv(gym.Env):
     "A TradingEnv served at `base_url`, driven over the plain-HTTP session API."
     metadata = {"render_modes": []}
 
-    def __init__(self, base_url: str = "http://127.0.0.1:8000", task: str = "easy", obs_mode: str = "text",
-                 split: str = "test", timeout: float = 30.0):
+    def __init__(self,
+                 base_url: str = "http://127.0.0.1:8000", # where `tradenb serve` listens
+                 task: str = "easy", # a task of `TASKS`
+                 obs_mode: str = "text", # `text` or `numeric`
+                 split: str = "test", # the episodes' split
+                 timeout: float = 30.0, # seconds per HTTP request
+                ):
         import httpx
         if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
         if obs_mode not in OBS_MODES: raise ValueError(f"Unknown obs_mode {obs_mode!r}")
@@ -36,19 +41,28 @@ class RemoteTradingEnv(gym.Env):
         o = body["observation"]
         return o if self.obs_mode == "text" else np.asarray(o, np.float32)
 
-    def reset(self, *, seed: int | None = None, options: dict | None = None):
+    def reset(self, *,
+              seed: int | None = None, # the episode's seed (None: random)
+              options: dict | None = None, # gymnasium's reset options (unused)
+             ):
+        "End the current session (if any) and start a new episode: (observation, info)."
         super().reset(seed=seed)
         if self.session_id: self._call("DELETE", f"/sessions/{self.session_id}")
-        body = self._call("POST", "/sessions", json=dict(task=self.task, obs_mode=self.obs_mode, split=self.split, seed=seed))
+        body = self._call("POST", "/sessions",
+                          json=dict(task=self.task, obs_mode=self.obs_mode, split=self.split, seed=seed))
         self.session_id, self.symbols = body["session_id"], body["info"]["symbols"]
         return self._obs(body), body["info"]
 
-    def step(self, action):
+    def step(self,
+             action, # a string in text mode, signed fractions in numeric mode
+            ):
+        "One step: (observation, reward, terminated, truncated, info), as `TradingEnv.step`."
         a = action if self.obs_mode == "text" else np.asarray(action, float).tolist()
         body = self._call("POST", f"/sessions/{self.session_id}/step", json={"action": a})
         return self._obs(body), body["reward"], body["terminated"], body["truncated"], body["info"]
 
     def close(self):
+        "End the session and close the HTTP client."
         if self.session_id:
             try: self._call("DELETE", f"/sessions/{self.session_id}")
             except Exception: pass   # the server may already be gone

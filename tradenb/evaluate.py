@@ -5,7 +5,7 @@
 # %% ../nbs/09_evaluate.ipynb #d8c340f3
 from __future__ import annotations
 import json, tempfile, time
-from dataclasses import dataclass, asdict, field
+from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
@@ -19,39 +19,51 @@ from .data import shipped_data_sha256
 from .env import ENV_VERSION, TASKS, TradingEnv
 
 # %% auto #0
-__all__ = ['RULE_AGENTS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet', 'episode_set_path', 'episode_set', 'play_episodes',
-           'bootstrap_ci', 'summarize', 'evaluate_agent', 'rl_agent_path', 'make_agent', 'saved_agents',
-           'published_baselines', 'evaluate_all', 'plot_leaderboard', 'plot_equity_curves', 'write_leaderboard']
+__all__ = ['RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet', 'episode_set_path',
+           'episode_set', 'play_episodes', 'bootstrap_ci', 'summarize', 'evaluate_agent', 'rl_agent_path',
+           'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines', 'evaluate_all',
+           'plot_leaderboard', 'plot_equity_curves', 'write_leaderboard']
 
 # %% ../nbs/09_evaluate.ipynb #bd6fbea0
 @dataclass
 class EpisodeSet:
     "The pinned episodes (start day + symbols) of one task and split, with what they depend on."
-    task: str
-    split: str
+    task: str                     # the task the episodes belong to (a key of `TASKS`)
+    split: str                    # the split they were drawn from (`train`, `val`, `test`)
     episodes: list[dict]          # [{"start_date": "2025-01-02", "symbols": [...]}, ...]
-    seed: int
-    universe: str
-    env_version: str
-    task_version: str
-    data_sha256: str
+    seed: int                     # the config seed the set was drawn with
+    universe: str                 # the shipped universe (panel) of the episodes
+    env_version: str              # `ENV_VERSION` when drawn: a new version draws a new set
+    task_version: str             # the task's version when drawn
+    data_sha256: str              # hash of the shipped data: other data draws a new set
 
     def __len__(self): return len(self.episodes)
 
-    def save(self, path: Path) -> Path:
+    def save(self, path: Path, # the JSON file to write (folders are created)
+            ) -> Path:
         path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text(json.dumps(asdict(self), indent=1))
         return path
 
     @classmethod
-    def load(cls, path: Path) -> "EpisodeSet":
+    def load(cls, path: Path, # a JSON file written by `save`
+            ) -> "EpisodeSet":
         try: return cls(**json.loads(Path(path).read_text()))
         except (json.JSONDecodeError, TypeError) as e: raise ValueError(f"{path}: not an episode set ({e})") from e
 
-def episode_set_path(cfg: Config, task: str, split: str, n: int) -> Path:
+def episode_set_path(cfg: Config, # the run's config (data folder, universe, seed)
+                     task: str, # a key of `TASKS`
+                     split: str, # `train`, `val` or `test`
+                     n: int, # the number of episodes
+                    ) -> Path:
     return cfg.data_dir/"episodes"/f"{cfg.universe}_{task}-v{TASKS[task].version}_{split}_n{n}_s{cfg.seed}.json"
 
-def episode_set(cfg: Config, task: str, split: str = "test", n: int | None = None, save: bool = True) -> EpisodeSet:
+def episode_set(cfg: Config, # the run's config (seed, universe, data folder, `n_eval_episodes`)
+                task: str, # a key of `TASKS`
+                split: str = "test", # `train`, `val` or `test`
+                n: int | None = None, # the number of episodes; None means `cfg.n_eval_episodes`
+                save: bool = True, # save a newly drawn set under `data/episodes/`
+               ) -> EpisodeSet:
     "The saved episode set for (task, split, n, seed), drawn and saved on first use."
     n = n or cfg.n_eval_episodes
     path, sha = episode_set_path(cfg, task, split, n), shipped_data_sha256(cfg)
@@ -63,13 +75,18 @@ def episode_set(cfg: Config, task: str, split: str = "test", n: int | None = Non
     eps = []
     for i in range(n):
         env.reset(seed=cfg.seed * 1_000_003 + i)
-        eps.append(dict(start_date=str(env._dates[0]), symbols=list(env.symbols)))
+        eps.append(dict(start_date=str(env.cube.date_str[env.episode_start]), symbols=list(env.symbols)))
     es = EpisodeSet(task, split, eps, cfg.seed, cfg.universe, ENV_VERSION, TASKS[task].version, sha)
     if save: es.save(path)
     return es
 
 # %% ../nbs/09_evaluate.ipynb #abb22eac
-def play_episodes(agent: Agent, es: EpisodeSet, cfg: Config, seed: int = 0, progress: bool = False) -> list[dict]:
+def play_episodes(agent: Agent, # the agent (its `obs_mode` picks the observation mode)
+                  es: EpisodeSet, # the pinned episodes to play
+                  cfg: Config, # the run's config (data folder, universe)
+                  seed: int = 0, # the seed of the envs' `reset` and the agent's `reset`
+                  progress: bool = False, # show a progress bar over steps
+                 ) -> list[dict]:
     "Play every episode of `es` with `agent` (batched, lockstep); one result dict per episode."
     envs = [TradingEnv(es.task, agent.obs_mode, es.split, config=cfg) for _ in es.episodes]
     obs = [e.reset(seed=seed, options=ep)[0] for e, ep in zip(envs, es.episodes)]
@@ -87,11 +104,14 @@ def play_episodes(agent: Agent, es: EpisodeSet, cfg: Config, seed: int = 0, prog
         m = s[4]["metrics"]
         out.append(dict(episode=i, seed=seed, score=s[4]["score"], **{k: float(v) for k, v in m.items()},
                         hold_share=holds[i] / L, start_date=es.episodes[i]["start_date"],
-                        equity=e.unwrapped._equity.tolist()))
+                        equity=e.unwrapped.equity_curve.tolist()))
     return out
 
 # %% ../nbs/09_evaluate.ipynb #bf6504f6
-def bootstrap_ci(x, confidence: float = 0.95, seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(x, # per-episode values (a sequence of numbers)
+                 confidence: float = 0.95, # the interval's confidence level
+                 seed: int = 0, # seeds the bootstrap's resampling
+                ) -> tuple[float, float]:
     "Percentile bootstrap CI of the mean of `x` (a constant sample gives a zero-width interval)."
     from scipy.stats import bootstrap
     x = np.asarray(x, float)
@@ -100,27 +120,43 @@ def bootstrap_ci(x, confidence: float = 0.95, seed: int = 0) -> tuple[float, flo
                   random_state=np.random.default_rng(seed))
     return float(r.confidence_interval.low), float(r.confidence_interval.high)
 
-def summarize(episodes: pd.DataFrame, agent: str, task: str, split: str, cfg: Config, model: str | None = None) -> dict:
+def summarize(episodes: pd.DataFrame, # per-episode results of `play_episodes` (any number of seeds)
+              agent: str, # the agent's name in the row
+              task: str, # the task played
+              split: str, # the split played
+              cfg: Config, # the run's config (seed of the CI, run record)
+              model: str | None = None, # the model behind the agent (a file, a name), or None
+             ) -> dict:
     "One leaderboard row from per-episode results (any number of seeds)."
     per_ep = episodes.groupby("episode")["score"].mean()   # seeds averaged per episode; CI over episodes
     lo, hi = bootstrap_ci(per_ep, seed=cfg.seed)
     rec = run_record(cfg, task)
+    mean = lambda k: float(episodes[k].mean())
     return dict(agent=agent, task=task, split=split, n_episodes=int(episodes["episode"].nunique()),
-                n_seeds=int(episodes["seed"].nunique()), score_mean=float(per_ep.mean()), score_ci_low=lo, score_ci_high=hi,
-                return_mean=float(episodes["total_return"].mean()), sharpe_mean=float(episodes["sharpe"].mean()),
-                max_drawdown_mean=float(episodes["max_drawdown"].mean()), activity_mean=float(episodes["activity"].mean()),
-                hold_share=float(episodes["hold_share"].mean()),
+                n_seeds=int(episodes["seed"].nunique()), score_mean=float(per_ep.mean()),
+                score_ci_low=lo, score_ci_high=hi, return_mean=mean("total_return"), sharpe_mean=mean("sharpe"),
+                max_drawdown_mean=mean("max_drawdown"), activity_mean=mean("activity"),
+                hold_share=mean("hold_share"),
                 parse_error_rate=float(episodes["parse_errors"].sum() / (len(episodes) * TASKS[task].n_steps)),
                 **{k: rec[k] for k in ("env_version", "task_version", "data_sha256", "profile")},
-                model=model or "-", git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], seed=cfg.seed, tradenb_version=rec["tradenb_version"])
+                model=model or "-", git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], seed=cfg.seed,
+                tradenb_version=rec["tradenb_version"])
 
 # %% ../nbs/09_evaluate.ipynb #fb01204a
-def evaluate_agent(agent: Agent, cfg: Config, task: str, split: str = "test", n_episodes: int | None = None,
-                   seeds: list[int] | None = None, model: str | None = None, track: bool = True,
-                   progress: bool = False, es: EpisodeSet | None = None) -> tuple[dict, pd.DataFrame]:
+def evaluate_agent(agent: Agent, # the agent to score
+                   cfg: Config, # the run's config (seed, `n_eval_seeds`, tracking folder)
+                   task: str, # a key of `TASKS`
+                   split: str = "test", # the split whose saved episode set is played
+                   n_episodes: int | None = None, # episodes of the saved set; None means `cfg.n_eval_episodes`
+                   seeds: list[int] | None = None, # seeds to play; None: `n_eval_seeds` if stochastic, else one
+                   model: str | None = None, # the model behind the agent, recorded in the row
+                   track: bool = True, # log the run and its per-episode table to MLflow
+                   progress: bool = False, # show a progress bar over steps
+                   es: EpisodeSet | None = None, # play this set instead of the saved one
+                  ) -> tuple[dict, pd.DataFrame]:
     "Score `agent` on the saved episode set (or `es`): (leaderboard row, per-episode DataFrame)."
     es = es or episode_set(cfg, task, split, n_episodes)
-    seeds = seeds if seeds is not None else (list(range(cfg.seed, cfg.seed + cfg.n_eval_seeds)) if agent.stochastic else [cfg.seed])
+    if seeds is None: seeds = list(range(cfg.seed, cfg.seed + cfg.n_eval_seeds)) if agent.stochastic else [cfg.seed]
     t0 = time.perf_counter()
     eps = pd.DataFrame([r for s in seeds for r in play_episodes(agent, es, cfg, seed=s, progress=progress)])
     row = summarize(eps, agent.name, task, split, cfg, model=model)
@@ -129,19 +165,37 @@ def evaluate_agent(agent: Agent, cfg: Config, task: str, split: str = "test", n_
         from tradenb.tracking import log_run
         with tempfile.TemporaryDirectory() as d:
             p = Path(d)/f"episodes_{task}_{split}.csv"; eps.drop(columns="equity").to_csv(p, index=False)
-            log_run(cfg, "evaluate", f"{agent.name} {task} {split}", params=dict(agent=agent.name, task=task, split=split,
-                    n_episodes=len(es), seeds=seeds, model=model), metrics={k: v for k, v in row.items()
-                    if k.endswith(("_mean", "_low", "_high", "_share", "_rate"))}, record=run_record(cfg, task), artifacts=[p])
+            metrics = {k: v for k, v in row.items() if k.endswith(("_mean", "_low", "_high", "_share", "_rate"))}
+            log_run(cfg, "evaluate", f"{agent.name} {task} {split}", params=dict(agent=agent.name, task=task,
+                    split=split, n_episodes=len(es), seeds=seeds, model=model), metrics=metrics,
+                    record=run_record(cfg, task), artifacts=[p])
     return row, eps
 
 # %% ../nbs/09_evaluate.ipynb #e9f13ad6
 RULE_AGENTS = {"hold": HoldAgent, "buy_and_hold": BuyAndHoldAgent, "random": RandomAgent, "rsi": RSIRuleAgent}
 
-def rl_agent_path(cfg: Config, algo: str, task: str) -> Path:
+def rl_agent_path(cfg: Config, # the run's config (models folder, seed)
+                  algo: str, # `ppo` or `dqn`
+                  task: str, # the task the agent was trained on
+                 ) -> Path:
     return cfg.models_dir/"rl"/f"{algo}_{task}_s{cfg.seed}.zip"
 
-def make_agent(name: str, cfg: Config, task: str | None = None) -> tuple[Agent, str]:
-    "(agent, model label) for a registry name, a saved SB3 `.zip` or a language model name/directory."
+AGENT_RESOLVERS: list = []   # `(name, cfg, task) -> (agent, model label) | None`, tried in order by `make_agent`
+
+def register_agent_resolver(resolve, # `(name, cfg, task) -> (agent, model label)`, or None for a name it does not know
+                           ):
+    "Let `make_agent` resolve more names with `resolve` (after the rule and SB3 agents); registering again replaces it."
+    key = (resolve.__module__, resolve.__qualname__)
+    same = [j for j, f in enumerate(AGENT_RESOLVERS) if (f.__module__, f.__qualname__) == key]
+    if same: AGENT_RESOLVERS[same[0]] = resolve
+    else: AGENT_RESOLVERS.append(resolve)
+    return resolve
+
+def make_agent(name: str, # a rule agent, `ppo`/`dqn`, an SB3 `.zip`, or a name a registered resolver knows
+               cfg: Config, # the run's config (models_dir, seed; language models: device)
+               task: str | None = None, # the task (SB3 agents are trained per task)
+              ) -> tuple[Agent, str]:
+    "(agent, model label) for a registry name, a saved SB3 `.zip`, or a name a registered resolver knows."
     key = name.lower().replace("-", "_")
     if key in RULE_AGENTS: return RULE_AGENTS[key](), "-"
     if key in ("ppo", "dqn"):
@@ -152,13 +206,14 @@ def make_agent(name: str, cfg: Config, task: str | None = None) -> tuple[Agent, 
                                     f"(tradenb reproduce --only 07_agents)")
         return SB3Agent.load(path), path.name
     if name.endswith(".zip"): return SB3Agent.load(name), Path(name).name
-    from tradenb.lm import LLMAgent, load_lm
-    lm = cfg.lm_name if key == "llm" else name
-    model, tok = load_lm(lm, cfg)
-    label = Path(lm).name if Path(lm).is_dir() else lm
-    return LLMAgent(model, tok, name=f"{label} zero-shot" if key in ("llm", "tiny") or not Path(lm).is_dir() else label), lm
+    for resolve in AGENT_RESOLVERS:
+        if (found := resolve(name, cfg, task)) is not None: return found
+    raise ValueError(f"Unknown agent {name!r}: not a rule agent ({', '.join(RULE_AGENTS)}), ppo/dqn or an SB3 .zip, "
+                     "and no registered resolver knows it. Language models ('llm', 'tiny', a model directory, a "
+                     "Hugging Face id) are registered by `import tradenb.llm_agent`.")
 
-def saved_agents(cfg: Config, fine_tuned: bool = True, # include the fine-tuned models of `models/lm/`
+def saved_agents(cfg: Config, # the run's config (models folder, seed)
+                 fine_tuned: bool = True, # include the fine-tuned models of `models/lm/`
                 ) -> list[tuple[str, str | None]]:
     "(agent name, task or None for every task) of every saved agent: rules, SB3 zips, language models."
     out = [(n, None) for n in RULE_AGENTS]
@@ -175,7 +230,8 @@ PUBLISHED_AGENT = {"Hold": "Hold", "RSI rules": "RSI rules", "PPO": "PPO (SB3, 2
                    "Qwen/Qwen2.5-0.5B-Instruct": "Qwen2.5-0.5B-Instruct zero-shot",
                    "deepseek-ai/DeepSeek-R1-Distill-Qwen-7B": "DeepSeek-R1-Distill-Qwen-7B zero-shot"}
 
-def published_baselines(cfg: Config) -> pd.DataFrame:
+def published_baselines(cfg: Config, # the run's config (its data folder holds `published/`)
+                       ) -> pd.DataFrame:
     "The environment write-up's baseline table (score, return %)."
     pub = pd.read_csv(cfg.data_dir/"published"/"baselines.csv")
     return pub[pub.source.str.startswith("environment")].set_index("agent")[["score", "return_pct"]]
@@ -184,8 +240,13 @@ def _published_key(row) -> str | None:
     if row["agent"].startswith("PPO"): return PUBLISHED_AGENT["PPO"]
     return PUBLISHED_AGENT.get(row["model"] if row["model"] in PUBLISHED_AGENT else row["agent"])
 
-def evaluate_all(cfg: Config, tasks=tuple(TASKS), split: str = "test", agents: list[tuple[str, str | None]] | None = None,
-                 n_episodes: int | None = None, track: bool = True) -> tuple[pd.DataFrame, dict]:
+def evaluate_all(cfg: Config, # the run's config
+                 tasks=tuple(TASKS), # the tasks to play
+                 split: str = "test", # the split whose saved episode sets are played
+                 agents: list[tuple[str, str | None]] | None = None, # (name, task or None); None: `saved_agents`
+                 n_episodes: int | None = None, # None: the profile's count (`n_eval_episodes_lm` for LMs)
+                 track: bool = True, # log every evaluation to MLflow
+                ) -> tuple[pd.DataFrame, dict]:
     "Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame})."
     rows, episodes = [], {}
     todo = [(n, t) for n, only in (agents or saved_agents(cfg)) for t in tasks if only in (None, t)]
@@ -204,7 +265,9 @@ def evaluate_all(cfg: Config, tasks=tuple(TASKS), split: str = "test", agents: l
     return lb, episodes
 
 # %% ../nbs/09_evaluate.ipynb #3c23a718
-def plot_leaderboard(lb: pd.DataFrame, path: Path | None = None):
+def plot_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
+                     path: Path | None = None, # save the figure here (PNG), or None
+                    ):
     "Score with 95% CI per agent and task; published scores as diamonds."
     import matplotlib.pyplot as plt
     tasks, agents = list(dict.fromkeys(lb.task)), list(dict.fromkeys(lb.agent))
@@ -226,7 +289,11 @@ def plot_leaderboard(lb: pd.DataFrame, path: Path | None = None):
     if path: fig.savefig(path, dpi=120)
     return fig
 
-def plot_equity_curves(episodes: dict, task: str, episode: int = 0, path: Path | None = None):
+def plot_equity_curves(episodes: dict, # {(agent, task): per-episode DataFrame}, as `evaluate_all` returns
+                       task: str, # the task to plot
+                       episode: int = 0, # the episode (same for every agent)
+                       path: Path | None = None, # save the figure here (PNG), or None
+                      ):
     "Equity of one episode of `task`, every agent on the same episode."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3.5))
@@ -245,7 +312,11 @@ BASELINE_COLUMNS = ["agent", "task", "split", "n_episodes", "n_seeds", "score_me
                     "activity_mean", "hold_share", "parse_error_rate", "env_version", "task_version", "data_sha256",
                     "profile", "model", "git_commit", "source_dirty"]
 
-def write_leaderboard(lb: pd.DataFrame, episodes: dict, cfg: Config, name: str = "baselines") -> dict:
+def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
+                      episodes: dict, # its per-episode tables (for the equity figure)
+                      cfg: Config, # the run's config (results and figures folders)
+                      name: str = "baselines", # the files' stem
+                     ) -> dict:
     "results/{name}.csv + .md, figures/{name}.png and figures/equity_curves.png."
     cfg.ensure_dirs()
     cols = BASELINE_COLUMNS + [c for c in lb.columns if c not in BASELINE_COLUMNS]
@@ -254,12 +325,14 @@ def write_leaderboard(lb: pd.DataFrame, episodes: dict, cfg: Config, name: str =
                  fig=cfg.figures_dir/f"{name}.png",
                  equity=cfg.figures_dir/("equity_curves.png" if name == "baselines" else f"{name}_equity_curves.png"))
     lb.to_csv(paths["csv"], index=False, float_format="%.4g")
-    show = lb[["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high", "published_score",
-               "return_mean", "published_return_pct", "hold_share", "parse_error_rate", "model"]].copy()
+    show = lb[["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
+               "published_score", "return_mean", "published_return_pct", "hold_share", "parse_error_rate",
+               "model"]].copy()
     show["return_mean"] = 100 * show["return_mean"]
     show = show.rename(columns={"return_mean": "return_pct"})
-    paths["md"].write_text(f"# {name.capitalize()} ({', '.join(sorted(set(lb.profile)))} profile, env {lb.env_version.iloc[0]}, "
-                           f"split {lb.split.iloc[0]})\n\n" + show.to_markdown(index=False, floatfmt=".3f") + "\n")
+    title = (f"# {name.capitalize()} ({', '.join(sorted(set(lb.profile)))} profile, env {lb.env_version.iloc[0]}, "
+             f"split {lb.split.iloc[0]})")
+    paths["md"].write_text(title + "\n\n" + show.to_markdown(index=False, floatfmt=".3f") + "\n")
     plot_leaderboard(lb, paths["fig"])
     plot_equity_curves(episodes, "medium" if "medium" in set(lb.task) else lb.task.iloc[0], path=paths["equity"])
     return paths

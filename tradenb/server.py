@@ -4,7 +4,7 @@
 
 # %% ../nbs/30_server.ipynb #69b3f2fc
 from __future__ import annotations
-import asyncio, threading, time, uuid
+import threading, time, uuid
 from typing import Any, Literal
 
 import numpy as np
@@ -20,7 +20,7 @@ from .env import ENV_VERSION, OBS_MODES, TASKS, TradingEnv
 # %% auto #0
 __all__ = ['TaskName', 'ObsMode', 'SplitName', 'TradingAction', 'TradingObservation', 'TradingState', 'EpisodeStateError',
            'TradingEnvironment', 'SessionStore', 'CreateSession', 'StepBody', 'BodyLimit', 'create_app', 'serve',
-           'bench_server']
+           'start_background_server']
 
 # %% ../nbs/30_server.ipynb #e6388a1e
 class TradingAction(Action):
@@ -30,26 +30,26 @@ class TradingAction(Action):
 
 class TradingObservation(Observation):
     "What the agent sees: `text` or `vector`, reward, done, versions and date (score and metrics at the end)."
-    text: str | None = None
-    vector: list[float] | None = None
+    text: str | None = None                 # the observation in text mode
+    vector: list[float] | None = None       # the observation in numeric mode
     # explicit fields, not only `metadata`: OpenEnv's serializer drops metadata from /reset, /step and /ws replies
-    env_version: str = ENV_VERSION
-    task_version: str | None = None
-    date: str | None = None
-    score: float | None = None
-    metrics: dict[str, float] | None = None
+    env_version: str = ENV_VERSION          # the environment's version
+    task_version: str | None = None         # the task's version
+    date: str | None = None                 # the trading day of the observation
+    score: float | None = None              # the episode's score (at the end)
+    metrics: dict[str, float] | None = None # the episode's metrics (at the end)
 
 class TradingState(State):
     "The episode behind a session."
-    task: str | None = None
-    obs_mode: str | None = None
-    split: str | None = None
-    seed: int | None = None
-    symbols: list[str] = Field(default_factory=list)
-    date: str | None = None
-    done: bool = False
-    env_version: str = ENV_VERSION
-    task_version: str | None = None
+    task: str | None = None                         # the task played
+    obs_mode: str | None = None                     # `text` or `numeric`
+    split: str | None = None                        # the episodes' split
+    seed: int | None = None                         # the seed the episode was reset with
+    symbols: list[str] = Field(default_factory=list) # the episode's symbols
+    date: str | None = None                         # the current trading day
+    done: bool = False                              # whether the episode is over
+    env_version: str = ENV_VERSION                  # the environment's version
+    task_version: str | None = None                 # the task's version
 
 # %% ../nbs/30_server.ipynb #8d1ff25c
 class EpisodeStateError(ValueError):
@@ -62,7 +62,8 @@ def _obs_payload(env: TradingEnv, obs, info: dict) -> dict:
     return payload
 
 def _metadata(env: TradingEnv, info: dict) -> dict:
-    meta = {k: info[k] for k in ("env_version", "task_version", "task", "date", "step", "equity", "parse_error", "hold") if k in info}
+    keys = ("env_version", "task_version", "task", "date", "step", "equity", "parse_error", "hold")
+    meta = {k: info[k] for k in keys if k in info}
     if "score" in info: meta.update(score=info["score"], metrics={k: float(v) for k, v in info["metrics"].items()})
     meta["symbols"] = list(env.symbols)
     return meta
@@ -75,9 +76,10 @@ def _action_for(env: TradingEnv, action: TradingAction | dict | str | list):
     if env.obs_mode == "text":
         if action.text is None: raise ValueError("text mode needs an action with `text` (e.g. 'BUY TCS 0.5' or 'HOLD')")
         return action.text
-    if action.vector is None: raise ValueError(f"numeric mode needs an action with `vector` ({env.spec_task.n_symbols} numbers)")
+    n = env.spec_task.n_symbols
+    if action.vector is None: raise ValueError(f"numeric mode needs an action with `vector` ({n} numbers)")
     if len(action.vector) != env.spec_task.n_symbols:
-        raise ValueError(f"`vector` must have {env.spec_task.n_symbols} numbers for task {env.task!r}, got {len(action.vector)}")
+        raise ValueError(f"`vector` must have {n} numbers for task {env.task!r}, got {len(action.vector)}")
     return np.asarray(action.vector, np.float32)
 
 # %% ../nbs/30_server.ipynb #2f193854
@@ -90,19 +92,31 @@ class TradingEnvironment(Environment):
         self.env: TradingEnv | None = None
         self._state = TradingState()
 
-    def reset(self, seed: int | None = None, episode_id: str | None = None, task: str = "easy",
-              obs_mode: str = "text", split: str = "test", **kwargs: Any) -> TradingObservation:
+    def reset(self,
+              seed: int | None = None, # the episode's seed (None: random)
+              episode_id: str | None = None, # OpenEnv's episode id (None: a fresh one)
+              task: str = "easy", # a task of `TASKS`
+              obs_mode: str = "text", # `text` or `numeric`
+              split: str = "test", # `train`, `val` or `test` episodes
+              **kwargs: Any) -> TradingObservation:
+        "Start an episode of `task` (a new `TradingEnv` when the task, mode or split changes)."
         if self.env is None or (self.env.task, self.env.obs_mode, self.env.split) != (task, obs_mode, split):
             self.env = TradingEnv(task=task, obs_mode=obs_mode, split=split)
         obs, info = self.env.reset(seed=seed)
         self._state = TradingState(episode_id=episode_id or uuid.uuid4().hex, step_count=0, task=task,
                                    obs_mode=obs_mode, split=split, seed=seed, symbols=list(self.env.symbols),
                                    date=info["date"], task_version=info["task_version"])
-        return TradingObservation(**_obs_payload(self.env, obs, info), reward=0.0, done=False, metadata=_metadata(self.env, info))
+        return TradingObservation(**_obs_payload(self.env, obs, info), reward=0.0, done=False,
+                                  metadata=_metadata(self.env, info))
 
-    def step(self, action: TradingAction, timeout_s: float | None = None, **kwargs: Any) -> TradingObservation:
-        if self.env is None or self.env._k is None:
-            raise EpisodeStateError("no active episode: reset first (OpenEnv's stateless /step starts none; use /ws or /sessions)")
+    def step(self,
+             action: TradingAction, # the decision (or its dict, a string in text mode, a list in numeric mode)
+             timeout_s: float | None = None, # OpenEnv's step timeout (unused: a step is fast)
+             **kwargs: Any) -> TradingObservation:
+        "One step of the active episode; `EpisodeStateError` when there is none or it is over."
+        if self.env is None or self.env.step_count is None:
+            raise EpisodeStateError("no active episode: reset first "
+                                    "(OpenEnv's stateless /step starts none; use /ws or /sessions)")
         if self._state.done: raise EpisodeStateError("the episode is over: reset to start another")
         obs, reward, term, trunc, info = self.env.step(_action_for(self.env, action))
         self._state.step_count += 1
@@ -114,6 +128,7 @@ class TradingEnvironment(Environment):
     def state(self) -> TradingState: return self._state
 
     def get_metadata(self) -> EnvironmentMetadata:
+        "Name, version and tasks of the environment (OpenEnv's /metadata)."
         return EnvironmentMetadata(name="tradenb-trading", version=ENV_VERSION,
                                    description="Daily trading on real NIFTY-50 OHLCV; tasks " +
                                    ", ".join(f"{t.name} v{t.version}" for t in TASKS.values()))
@@ -121,7 +136,10 @@ class TradingEnvironment(Environment):
 # %% ../nbs/30_server.ipynb #e53fd8ed
 class SessionStore:
     "Live sessions: id -> TradingEnvironment, bounded in number, expiring after `idle_timeout_s`."
-    def __init__(self, max_sessions: int = 64, idle_timeout_s: float = 600.0):
+    def __init__(self,
+                 max_sessions: int = 64, # sessions alive at once (429 beyond)
+                 idle_timeout_s: float = 600.0, # seconds before an unused session expires
+                ):
         self.max_sessions, self.idle_timeout_s = max_sessions, idle_timeout_s
         self._items: dict[str, tuple[TradingEnvironment, threading.Lock, float]] = {}
         self._lock = threading.Lock()
@@ -135,23 +153,32 @@ class SessionStore:
         return len(old)
 
     def create(self) -> tuple[str, TradingEnvironment, threading.Lock]:
+        "A new session: (id, its environment, its lock); 429 when the store is full."
         self.expire()
         with self._lock:
             if len(self._items) >= self.max_sessions:
-                raise HTTPException(429, f"session limit reached ({self.max_sessions}); delete a session or wait for idle ones to expire")
+                raise HTTPException(429, f"session limit reached ({self.max_sessions}); "
+                                         "delete a session or wait for idle ones to expire")
             sid, env, lock = uuid.uuid4().hex, TradingEnvironment(), threading.Lock()
             self._items[sid] = (env, lock, time.monotonic())
         return sid, env, lock
 
-    def get(self, sid: str) -> tuple[TradingEnvironment, threading.Lock]:
+    def get(self,
+            sid: str, # the session id
+           ) -> tuple[TradingEnvironment, threading.Lock]:
+        "The session's (environment, lock), marking it used; 404 when unknown or expired."
         self.expire()
         with self._lock:
-            if sid not in self._items: raise HTTPException(404, f"unknown session {sid!r} (never created, deleted or expired)")
+            if sid not in self._items:
+                raise HTTPException(404, f"unknown session {sid!r} (never created, deleted or expired)")
             env, lock, _ = self._items[sid]
             self._items[sid] = (env, lock, time.monotonic())
         return env, lock
 
-    def delete(self, sid: str) -> None:
+    def delete(self,
+               sid: str, # the session id
+              ) -> None:
+        "End the session; 404 when unknown."
         with self._lock:
             if self._items.pop(sid, None) is None: raise HTTPException(404, f"unknown session {sid!r}")
 
@@ -165,10 +192,10 @@ SplitName = Literal["train", "val", "test"]
 class CreateSession(BaseModel):
     "Start an episode."
     model_config = ConfigDict(extra="forbid")
-    task: TaskName = "easy"
-    obs_mode: ObsMode = "text"
-    split: SplitName = "test"
-    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)
+    task: TaskName = "easy"       # a task of `TASKS`
+    obs_mode: ObsMode = "text"    # `text` or `numeric`
+    split: SplitName = "test"     # the episodes' split
+    seed: int | None = Field(default=None, ge=0, le=2**32 - 1)  # the episode's seed (None: random)
 
 class StepBody(BaseModel):
     "One action: a string in text mode, a list of numbers in numeric mode."
@@ -186,14 +213,17 @@ def _session_body(sid: str, env: TradingEnvironment, o: TradingObservation) -> d
 # %% ../nbs/30_server.ipynb #cd8372f7
 class BodyLimit:
     "ASGI middleware: refuse request bodies larger than `max_bytes` with 413."
-    def __init__(self, app, max_bytes: int):
+    def __init__(self,
+                 app, # the ASGI app to guard
+                 max_bytes: int, # the largest body accepted
+                ):
         self.app, self.max_bytes = app, max_bytes
 
     async def __call__(self, scope, receive, send):
         if scope["type"] != "http": return await self.app(scope, receive, send)
         length = dict(scope.get("headers") or []).get(b"content-length")
         if length is not None and (not length.isdigit() or int(length) > self.max_bytes):
-            return await _send_json(send, 413, {"detail": f"request body larger than {self.max_bytes} bytes", **_versions()})
+            return await _send_json(send, 413, self._too_large())
         seen = 0
         async def limited():
             nonlocal seen
@@ -202,7 +232,9 @@ class BodyLimit:
             if seen > self.max_bytes: raise _TooLarge()
             return msg
         try: await self.app(scope, limited, send)
-        except _TooLarge: await _send_json(send, 413, {"detail": f"request body larger than {self.max_bytes} bytes", **_versions()})
+        except _TooLarge: await _send_json(send, 413, self._too_large())
+
+    def _too_large(self) -> dict: return {"detail": f"request body larger than {self.max_bytes} bytes", **_versions()}
 
 class _TooLarge(Exception): pass
 
@@ -214,7 +246,10 @@ async def _send_json(send, status: int, body: dict):
     await send({"type": "http.response.body", "body": data})
 
 # %% ../nbs/30_server.ipynb #34fa021a
-def create_app(max_sessions: int = 64, idle_timeout_s: float = 600.0, max_body_bytes: int = 64_000) -> FastAPI:
+def create_app(max_sessions: int = 64, # concurrent sessions (WebSocket and HTTP, each)
+               idle_timeout_s: float = 600.0, # seconds before an idle HTTP session expires
+               max_body_bytes: int = 64_000, # larger request bodies get 413
+              ) -> FastAPI:
     "The FastAPI app: OpenEnv's routes (/ws, /reset, /step, /state, /schema, ...) plus the session API."
     app = openenv_create_app(TradingEnvironment, TradingAction, TradingObservation, env_name="tradenb",
                              max_concurrent_envs=max_sessions)
@@ -273,16 +308,19 @@ def create_app(max_sessions: int = 64, idle_timeout_s: float = 600.0, max_body_b
     return app
 
 # %% ../nbs/30_server.ipynb #23d4d1fa
-def serve(host: str = "127.0.0.1", port: int = 8000, max_sessions: int = 64, idle_timeout_s: float = 600.0):
+def serve(host: str = "127.0.0.1", # interface to bind
+          port: int = 8000, # TCP port
+          max_sessions: int = 64, # concurrent sessions
+          idle_timeout_s: float = 600.0, # seconds before an idle session expires
+         ):
     "Serve the environment over HTTP with uvicorn (blocks)."
     import uvicorn
     uvicorn.run(create_app(max_sessions, idle_timeout_s), host=host, port=port, log_level="warning")
 
-# %% ../nbs/30_server.ipynb #b046e0bf
-from .client import RemoteTradingEnv
-
-def _start_background_server(port: int | None = None, **app_kwargs):
-    "Start uvicorn on loopback in a daemon thread; return (base_url, server)."
+def start_background_server(port: int | None = None, # TCP port on loopback (None: a free one)
+                            **app_kwargs, # `create_app` arguments
+                           ):
+    "Start uvicorn on loopback in a daemon thread; return (base_url, server). Set `server.should_exit` to stop it."
     import socket, uvicorn, httpx
     if port is None:
         with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
@@ -294,53 +332,3 @@ def _start_background_server(port: int | None = None, **app_kwargs):
             if httpx.get(url + "/health", timeout=1).status_code == 200: return url, srv
         except httpx.HTTPError: time.sleep(0.025)
     raise RuntimeError("server did not start")
-
-def bench_server(episodes: int = 5, clients: int = 20, steps_per_client: int = 50, task: str = "medium") -> dict:
-    "Steps/s in-process vs WebSocket (OpenEnv client) vs plain HTTP, and concurrent-client latency."
-    import httpx
-    from concurrent.futures import ThreadPoolExecutor
-    from openenv.core.generic_client import GenericEnvClient
-    url, srv = _start_background_server(max_sessions=clients + 8)
-    n_steps, out = TASKS[task].n_steps * episodes, {}
-    try:
-        env, t0 = TradingEnv(task, "text", "test"), time.perf_counter()
-        for ep in range(episodes):
-            env.reset(seed=ep)
-            for _ in range(TASKS[task].n_steps): env.step("HOLD")
-        out["in_process_steps_per_s"] = n_steps / (time.perf_counter() - t0)
-        with GenericEnvClient(base_url=url).sync() as ws:
-            t0 = time.perf_counter()
-            for ep in range(episodes):
-                ws.reset(task=task, obs_mode="text", split="test", seed=ep)
-                for _ in range(TASKS[task].n_steps): ws.step({"text": "HOLD"})
-            out["websocket_steps_per_s"] = n_steps / (time.perf_counter() - t0)
-        remote, t0 = RemoteTradingEnv(url, task, "text", "test"), time.perf_counter()
-        for ep in range(episodes):
-            remote.reset(seed=ep)
-            for _ in range(TASKS[task].n_steps): remote.step("HOLD")
-        out["http_steps_per_s"] = n_steps / (time.perf_counter() - t0)
-        remote.close()
-
-        def client(i):
-            lat = []
-            with httpx.Client(base_url=url, timeout=60) as c:
-                sid = c.post("/sessions", json={"task": "hard", "obs_mode": "text", "seed": i}).json()["session_id"]
-                for k in range(steps_per_client):
-                    t = time.perf_counter()
-                    r = c.post(f"/sessions/{sid}/step", json={"action": "HOLD"})
-                    lat.append(time.perf_counter() - t)
-                    if r.json()["terminated"]:
-                        c.delete(f"/sessions/{sid}")
-                        sid = c.post("/sessions", json={"task": "hard", "obs_mode": "text", "seed": i + 99}).json()["session_id"]
-                c.delete(f"/sessions/{sid}")
-            return lat
-        t0 = time.perf_counter()
-        with ThreadPoolExecutor(clients) as ex: lats = np.concatenate(list(ex.map(client, range(clients))))
-        wall = time.perf_counter() - t0
-        out.update(concurrent_clients=clients, concurrent_requests_per_s=len(lats) / wall,
-                   p50_ms=float(np.percentile(lats, 50) * 1e3), p99_ms=float(np.percentile(lats, 99) * 1e3))
-        out["in_process_vs_http"] = out["in_process_steps_per_s"] / out["http_steps_per_s"]
-        out["in_process_vs_websocket"] = out["in_process_steps_per_s"] / out["websocket_steps_per_s"]
-    finally:
-        srv.should_exit = True
-    return {k: round(v, 2) if isinstance(v, float) else v for k, v in out.items()}
