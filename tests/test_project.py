@@ -181,3 +181,17 @@ def test_the_checks_can_fail(tmp_path):
     assert len(hits) >= 3
     assert (ROOT/"tradenb"/RELATIVE.search("../nbs/00_core.ipynb").group(0)).resolve().is_relative_to(ROOT.resolve())
     assert not (ROOT/RELATIVE.search("x ../shared/STACK.md").group(0)).resolve().is_relative_to(ROOT.resolve())
+
+
+# --- the layers contract places every module ------------------------------------------------------------------------
+
+def test_every_module_has_a_layer():
+    "import-linter only checks the modules a contract names: a new module left out of the layers is unchecked."
+    import tomllib
+    contracts = tomllib.loads((ROOT/"pyproject.toml").read_text())["tool"]["importlinter"]["contracts"]
+    layers = next(c["layers"] for c in contracts if c["type"] == "layers")
+    placed = [m.strip() for line in layers for m in line.split("|")]
+    modules = {m.__name__ for m in _modules()}
+    assert len(placed) == len(set(placed)), "a module is placed twice"
+    assert modules == set(placed), (f"not placed in the layers: {sorted(modules - set(placed))}; "
+                                    f"placed but not a module: {sorted(set(placed) - modules)}")
