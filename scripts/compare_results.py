@@ -60,7 +60,7 @@ KEYS = {
     "baselines.csv": ["agent", "task", "split"],
     "datasets.csv": ["dataset", "split"],
     "datasets_vs_published.csv": ["metric"],
-    "env_calibration.csv": ["task"],
+    "env_calibration.csv": ["task", "agent"],
     "experiments.csv": ["experiment"],
     "regime_balance.csv": ["kind", "class"],
     # excluded above, listed for when they are compared with --include-excluded

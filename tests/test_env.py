@@ -50,7 +50,9 @@ def test_hold_scores_exactly_0_300_and_episode_stays_in_split(task, mode, split)
 
 def test_final_metrics_are_complete():
     m = play(make("medium", "numeric"), lambda o, e: np.full(10, 0.5, np.float32))[-1][1]["metrics"]
-    assert {"sharpe", "sortino", "max_drawdown", "total_return", "activity", "composite", "parse_errors"} <= set(m)
+    assert {"sharpe", "sortino", "max_drawdown", "total_return", "activity", "score", "score_v1", "parse_errors",
+            "exposure", "excess_return", "beta", "alpha", "r2", "excess_vs_buy_and_hold"} <= set(m)
+    assert all(np.isfinite(v) for v in m.values())
     assert 0 < m["activity"] <= 1
 
 
@@ -78,31 +80,34 @@ def test_text_and_numeric_modes_describe_the_same_episode():
 def test_pinned_episode_options():
     env = TradingEnv("medium", "numeric", "test")
     env.reset(seed=3)
-    start, syms = env._dates[0], list(env.symbols)
+    start, syms = env.cube.date_str[env.episode_start], list(env.symbols)
     env.reset(seed=99, options={"start_date": start, "symbols": syms})
-    assert env._dates[0] == start and env.symbols == syms
+    assert env.cube.date_str[env.episode_start] == start and env.symbols == syms
     with pytest.raises(ValueError, match="not a valid episode start"):
         env.reset(options={"start_date": "2019-01-01", "symbols": syms})
     with pytest.raises(ValueError, match="unknown symbol"):
         env.reset(options={"start_date": start, "symbols": ["NOPE"] * 10})
 
 
-def test_observation_never_shows_the_future(panel):
-    "Perturbing every bar after an episode's day t leaves the observations up to t unchanged."
-    env = TradingEnv("easy", "text", "test", data=panel)
+@pytest.mark.parametrize("mode", OBS_MODES)
+def test_observation_never_shows_the_future(panel, mode):
+    "Perturbing every bar after an episode's day t leaves the observations up to t unchanged (both modes)."
+    env = TradingEnv("medium", mode, "test", data=panel)
     obs, info = env.reset(seed=5)
     seen = [obs]
     for _ in range(5):
-        obs, *_ , info = env.step("HOLD")
+        obs, *_ , info = env.step(hold_action(env))
         seen.append(obs)
     cut = pd.Timestamp(info["date"])
     noisy = panel.copy()
     fut = noisy.date > cut
     noisy.loc[fut, ["open", "high", "low", "close"]] *= 1.5
-    env2 = TradingEnv("easy", "text", "test", data=noisy)
+    noisy.loc[fut, "volume"] *= 3
+    env2 = TradingEnv("medium", mode, "test", data=noisy)
     obs2, _ = env2.reset(seed=5)
-    seen2 = [obs2] + [env2.step("HOLD")[0] for _ in range(5)]
-    assert seen == seen2
+    seen2 = [obs2] + [env2.step(hold_action(env2))[0] for _ in range(5)]
+    same = (lambda a, b: a == b) if mode == "text" else np.array_equal
+    assert all(same(a, b) for a, b in zip(seen, seen2))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -183,3 +188,141 @@ def test_vector_env_plays_the_single_envs_episodes(task):
         assert vterm.all()
         np.testing.assert_allclose(vinfo["score"], [o[4]["score"] for o in outs], atol=1e-12)
         np.testing.assert_allclose(vobs, np.stack([e.reset()[0] for e in singles]), atol=1e-6)
+
+
+# --- the same values in both observation modes ----------------------------------------------------------------------
+
+NUM = r"([-+]?\d[\d,]*\.?\d*)"
+LINE = re.compile(rf"^(\S+): close {NUM} \({NUM}% 1d, {NUM}% 10d\) \| RSI {NUM} \([^)]*\) \| MACD hist {NUM} "
+                  rf"\((positive|negative), (widening|narrowing)\) \| Bollinger %B {NUM} \([^)]*\) \| SMA20 vs SMA50 "
+                  rf"{NUM}% \([^)]*\) \| volatility {NUM}% ann\. \| volume z {NUM} \([^)]*\)$", re.M)
+PORTFOLIO = re.compile(rf"equity {NUM} \({NUM}% since start\) \| cash {NUM} \({NUM}%\)")
+POSITION = re.compile(rf"(\S+) {NUM} sh \({NUM}%\)")
+
+
+def _num(s): return float(s.replace(",", ""))
+
+
+def _compare_step(text, vec, N):
+    "Every value the text shows against the numeric vector of the same step, within the text's rounding."
+    from tradenb.env import NUMERIC_FEATURES
+    F = len(NUMERIC_FEATURES)
+    rows = LINE.findall(text)
+    assert len(rows) == N, text
+    def close(numeric, shown, tol):
+        if abs(numeric) < 4.99: assert abs(numeric - shown) <= tol + 1e-5, (numeric, shown, tol)  # +-5: clipped
+    for j, (sym, c, ch, mom, rsi, macd, sign, trend_w, pctb, trend, vol, vz) in enumerate(rows):
+        c, ch, mom, rsi, macd, pctb, trend, vol, vz = map(_num, (c, ch, mom, rsi, macd, pctb, trend, vol, vz))
+        v = vec[j * F:(j + 1) * F]
+        close(v[0], rsi / 100 - 0.5, 0.0005)
+        close(v[1], macd / c * 100, 0.006 / c * 100 + abs(macd) * 0.006 / c**2 * 100)
+        close(v[2], pctb - 0.5, 0.005)
+        close(v[3], trend / 100 * 10, 0.0005 * 10)
+        close(v[4], vol / 100, 0.005)
+        close(v[5], vz / 3, 0.05 / 3)
+        close(v[6], mom / 100 * 10, 0.0005 * 10)
+        close(v[7], ch / 100 * 10, 0.0005 * 10)
+        assert (v[1] > 0) == (sign == "positive") or abs(macd) < 0.01
+        widening = abs(v[1]) > abs(v[8])
+        assert widening == (trend_w == "widening") or abs(abs(v[1]) - abs(v[8])) < 1e-6
+    eq, since, cash, cash_pct = map(_num, PORTFOLIO.search(text).groups())
+    weights = {s: _num(w) / 100 for s, _, w in POSITION.findall(text.split("Positions:")[1].split("\n")[0])}
+    syms = [r[0] for r in rows]
+    for j, s in enumerate(syms): close(vec[N * F + j], weights.get(s, 0.0), 0.0005 + 1e-6)
+    close(vec[-3], cash_pct / 100, 0.0005)
+    close(vec[-2], since / 100, 0.00005)
+
+
+@pytest.mark.parametrize("task", ["easy", "medium"])
+def test_text_and_numeric_show_the_same_values(task):
+    "Field by field: indicators, 1-day and 10-day changes, weights, cash share and equity since start."
+    t, n = TradingEnv(task, "text", "test"), TradingEnv(task, "numeric", "test")
+    N = TASKS[task].n_symbols
+    rng = np.random.default_rng(0)
+    for seed in range(3):
+        (ot, _), (on, _) = t.reset(seed=seed), n.reset(seed=seed)
+        assert t.symbols == n.symbols
+        for step in range(TASKS[task].n_steps):
+            _compare_step(ot, on, N)
+            a = np.round(rng.uniform(-1, 1, N), 2) * (rng.random(N) < 0.3)
+            a = np.where(np.abs(a) >= n.deadband, a, 0.0)          # the numeric mode's deadband, in both modes
+            text = "\n".join(f"{'BUY' if x > 0 else 'SELL'} {s} {abs(x):.2f}" for s, x in zip(t.symbols, a) if x) or "HOLD"
+            ot, *_ = t.step(text)
+            on, *_ = n.step(a.astype(np.float32))
+        assert t.equity_curve[-1] == pytest.approx(n.equity_curve[-1], rel=1e-9)
+
+
+def test_the_field_comparison_can_fail():
+    t, n = TradingEnv("easy", "text", "test"), TradingEnv("easy", "numeric", "test")
+    (ot, _), (on, _) = t.reset(seed=1), n.reset(seed=1)
+    bad = on.copy(); bad[0] += 0.01                  # RSI off by one point
+    with pytest.raises(AssertionError): _compare_step(ot, bad, 1)
+
+
+# --- masked observations --------------------------------------------------------------------------------------------
+
+ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
+
+
+def _leaks(text, env, symbols):
+    "What of the remembered market a masked text still shows: tickers, ISO dates, raw price levels."
+    u = env.unwrapped
+    found = [s for s in symbols if re.search(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])", text)]
+    found += ISO_DATE.findall(text)
+    day = u.cube_day
+    for lag in range(0, 30):   # any close the episode has shown so far, as the text would print it
+        if day - lag < 0: break
+        found += [f"{p:.2f}" for p in u.cube.close[day - lag, u.symbol_indices]
+                  if np.isfinite(p) and p >= 10 and re.search(rf"(?<![\d.,]){p:.2f}(?!\d)", text)]
+    return found
+
+
+@pytest.mark.parametrize("task", ["easy", "medium", "hard"])
+def test_full_mask_hides_tickers_dates_and_prices(task):
+    env = TradingEnv(task, "text", "test", mask="full")
+    universe = list(env.cube.symbols)
+    rng = np.random.default_rng(0)
+    n = 0
+    for seed in range(12 if task != "hard" else 6):
+        obs, info = env.reset(seed=seed)
+        assert info["mask"] == "full" and sorted(env.action_symbols) == [f"S{k:02d}" for k in range(1, len(env.symbols) + 1)]
+        while True:
+            assert not _leaks(obs, env, universe), _leaks(obs, env, universe)
+            n += 1
+            a = rng.choice(env.action_symbols)
+            obs, _, term, _, _ = env.step(f"BUY {a} 0.3" if rng.random() < 0.5 else f"SELL {a} 1.0")
+            if term: break
+    assert n >= 200
+
+
+def test_masked_answers_trade_the_same_stocks():
+    "The parser maps aliases back: the same decisions, masked or not, give the same episode."
+    plain, masked = TradingEnv("medium", "text", "test"), TradingEnv("medium", "text", "test", mask="tickers+dates")
+    plain.reset(seed=3); masked.reset(seed=3)
+    assert plain.symbols == masked.symbols and masked.action_symbols != masked.symbols
+    alias = dict(zip(plain.symbols, masked.action_symbols))
+    for k in range(TASKS["medium"].n_steps):
+        sym = plain.symbols[k % 10]
+        act = "BUY {} 0.2" if k % 3 else "SELL {} 0.5"
+        plain.step(act.format(sym)); masked.step(act.format(alias[sym]))
+    np.testing.assert_array_equal(plain.equity_curve, masked.equity_curve)
+    # the real ticker is not an answer the masked episode accepts
+    masked.reset(seed=3)
+    assert masked.step(f"BUY {plain.symbols[0]} 0.5")[4]["parse_error"]
+
+
+def test_mask_hides_unusual_user_symbols(small_panel):
+    "A user's own panel with symbols like M&M.NS, BRK-B or lowercase names: no raw ticker in a masked text."
+    odd = {"RELIANCE": "M&M.NS", "TCS": "BRK-B", "INFY": "abc"}
+    panel = small_panel.assign(symbol=small_panel.symbol.map(odd))
+    env = TradingEnv("easy", "text", "test", data=panel, mask="tickers")
+    for seed in range(20):
+        obs, _ = env.reset(seed=seed)
+        for _ in range(5):
+            assert not any(s in obs for s in odd.values()) and not any(s.lower() in obs.lower() for s in ("m&m", "brk-b"))
+            obs, *_ = env.step(f"BUY {env.action_symbols[0]} 0.5")
+
+
+def test_unknown_mask_is_a_clear_error():
+    with pytest.raises(ValueError, match="Unknown mask 'blur'.*tickers"):
+        TradingEnv("easy", "text", "test", mask="blur")

@@ -37,3 +37,13 @@ def test_sizes_out_of_range_are_errors_not_clipped():
     for bad in ("BUY TCS 1.5", "BUY TCS 0", "BUY TCS 150%", "SELL TCS -0.2", "BUY TCS 1e309"):
         p = parse_action(bad, SYMS)
         assert p.parse_error and not p.fractions.any(), bad
+
+
+def test_every_parse_error_has_a_named_reason():
+    from tradenb.prompts import PARSE_ERROR_REASONS, error_reason
+    cases = [("BUY NOPE 0.5", "unknown or missing symbol"), ("BUY AAA 7", "bad size"), ("I am unsure.", "no action found"),
+             (None, "not text"), (42, "not text")]
+    for text, reason in cases:
+        errors = parse_action(text, ["AAA", "BBB"]).errors
+        assert [error_reason(e) for e in errors] == [reason], (text, errors)
+    assert set(r for _, r in cases) <= set(PARSE_ERROR_REASONS)

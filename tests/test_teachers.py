@@ -12,7 +12,9 @@ from tradenb.features import FEATURES
 from tradenb.reasoning import observed_reasoning
 from tradenb.teachers import (HFTeacher, OpenAICompatibleTeacher, TeacherRequest, TemplateTeacher, teacher_from_env,
                               teacher_messages, teacher_requests)
-from tradenb.training_data import distill, example_quality
+import pandas as pd
+
+from tradenb.training_data import distill, example_quality, quality_summary
 
 
 class FakeOpenAI(BaseHTTPRequestHandler):
@@ -114,6 +116,12 @@ def test_garbage_replies_are_counted_rejections_not_a_smaller_dataset(server, ca
     t = _teacher(server, tmp_path/"g.jsonl")
     out, info = distill(cands, 20, t, cube)
     assert len(out) == 20 and info["rejected"]["unstructured"] >= 1
+    # quality is measured on every answer before the filter: the garbage shows there, not in what was kept
+    before = quality_summary(pd.DataFrame(info["before"]))
+    assert len(info["before"]) == 20 + info["n_rejected"] - info["rejected"]["teacher_failed"]
+    assert before["structured_pct"] < 100 == quality_summary(pd.DataFrame(
+        [example_quality(c, r.target if "target" in out else r.label, r.symbols, r.prompt_text, r.date,
+                         any(r.conflict)) for c, r in zip(out.completion, out.itertuples())]))["structured_pct"]
     assert out.action.value_counts().to_dict() == cands.head(20).action.value_counts().to_dict()
     FakeOpenAI.garbage_for = {"always garbage"}
     with pytest.raises(ValueError, match="ran out of"):

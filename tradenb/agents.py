@@ -10,13 +10,13 @@ import gymnasium as gym
 import numpy as np
 
 from .core import Config, apply_runtime
-from .env import TradingEnv, buy_and_hold_policy, hold_action
+from .env import ENV_VERSION, TradingEnv, buy_and_hold_policy, hold_action
 from .features import FEATURES
 from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD
 
 # %% auto #0
-__all__ = ['Agent', 'HoldAgent', 'BuyAndHoldAgent', 'RandomAgent', 'RSIRuleAgent', 'DiscreteActions', 'RLConfig', 'make_rl_env',
-           'train_sb3', 'SB3Agent']
+__all__ = ['Agent', 'HoldAgent', 'BuyAndHoldAgent', 'RandomAgent', 'ChurnAgent', 'RSIRuleAgent', 'DiscreteActions', 'RLConfig',
+           'make_rl_env', 'train_sb3', 'rl_model_path', 'SB3Agent']
 
 # %% ../nbs/07_agents.ipynb #251cf7b3
 class Agent:
@@ -77,8 +77,25 @@ class RandomAgent(Agent):
             u = e.unwrapped
             if self.obs_mode == "numeric":
                 out.append(self.rng.uniform(-1, 1, u.spec_task.n_symbols).astype(np.float32)); continue
-            sym = u.symbols[self.rng.integers(len(u.symbols))]
+            sym = u.action_symbols[self.rng.integers(len(u.symbols))]
             out.append(self.rng.choice(["HOLD", f"BUY {sym} {self.rng.uniform(0.1, 1):.2f}", f"SELL {sym} 1.0"]))
+        return out
+
+# %% ../nbs/07_agents.ipynb #69008d27
+class ChurnAgent(Agent):
+    "Zero skill, maximal activity: buys everything with all its cash one day, sells everything the next."
+    name = "Churner"
+    def act(self,
+            observations, # one observation per env (unused)
+            envs, # the envs, possibly wrapped
+           ):
+        out = []
+        for e in envs:
+            u = e.unwrapped
+            sell = u.step_count % 2 == 1
+            if self.obs_mode == "numeric": out.append(np.full(u.action_space.shape, -1.0 if sell else 1.0, np.float32))
+            else: out.append("\n".join(f"SELL {s} 1.0" if sell else f"BUY {s} {1 / len(u.symbols):.6f}"
+                                       for s in u.action_symbols))
         return out
 
 # %% ../nbs/07_agents.ipynb #db9c0230
@@ -103,8 +120,8 @@ class RSIRuleAgent(Agent):
         held = u.portfolio.qty > 0
         buy = (rsi < self.oversold) & rising & ~held
         sell = held & ((rsi > self.overbought) | ((macd < 0) & ~rising & (trend < 0)))
-        lines = [f"SELL {s} 1.0" for s in np.array(u.symbols)[sell]]
-        if buy.any(): lines += [f"BUY {s} {self.buy_fraction / buy.sum():.4f}" for s in np.array(u.symbols)[buy]]
+        lines = [f"SELL {s} 1.0" for s in np.array(u.action_symbols)[sell]]
+        if buy.any(): lines += [f"BUY {s} {self.buy_fraction / buy.sum():.4f}" for s in np.array(u.action_symbols)[buy]]
         return "\n".join(lines) or "HOLD"
 
     def act(self,
@@ -173,11 +190,19 @@ def train_sb3(rl: RLConfig, # the algorithm, task, budget and hyperparameters
     t0 = time.perf_counter()
     model.learn(total_timesteps=rl.total_timesteps)
     secs = time.perf_counter() - t0
-    path = cfg.models_dir/"rl"/f"{rl.algo}_{rl.task}_s{rl.seed}.zip"
+    path = rl_model_path(cfg, rl.algo, rl.task, rl.seed)
     path.parent.mkdir(parents=True, exist_ok=True)
     model.save(path)
     return SB3Agent(model, rl.algo.upper(), discrete), dict(**asdict(rl), seconds=secs,
                                                            steps_per_s=rl.total_timesteps / secs, path=str(path))
+
+def rl_model_path(cfg: Config, # the run's config (models folder)
+                  algo: str, # `ppo` or `dqn`
+                  task: str, # the task the agent was trained on
+                  seed: int, # the training seed
+                 ) -> Path:
+    "Where `train_sb3` saves an agent: per env version, since the observation changes with it."
+    return cfg.models_dir/"rl"/f"{algo}_{task}_env{ENV_VERSION}_s{seed}.zip"
 
 class SB3Agent(Agent):
     "A trained SB3 policy acting deterministically on numeric observations."
@@ -191,7 +216,7 @@ class SB3Agent(Agent):
 
     @classmethod
     def load(cls,
-             path: Path | str, # a model saved by `train_sb3`: `{algo}_{task}_s{seed}.zip`
+             path: Path | str, # a model saved by `train_sb3`: `{algo}_{task}_env{version}_s{seed}.zip`
             ) -> "SB3Agent":
         from stable_baselines3 import DQN, PPO
         path = Path(path)

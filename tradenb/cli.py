@@ -14,8 +14,8 @@ from .core import Config, project_root
 from .tracking import run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'datasets', 'train',
-           'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
+__all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'compare', 'datasets',
+           'train', 'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -116,6 +116,33 @@ def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random 
     if all_agents:
         paths = write_leaderboard(lb, eps, cfg, name="leaderboard")
         typer.echo(f"wrote {paths['csv']}, {paths['md']}, {paths['fig']}")
+
+# %% ../nbs/95_cli.ipynb #c6a6ba96
+@app.command()
+def compare(agent_a: str = typer.Argument(..., help="agent A (any name `evaluate --agent` takes)"),
+            agent_b: str = typer.Argument(..., help="agent B, played on the same episodes"),
+            task: str = typer.Option("medium", help="easy | medium | hard"),
+            split: str = typer.Option("test", help="train | val | test"),
+            episodes: int = typer.Option(None, help="episodes (default: the profile's count)"),
+            profile: str = typer.Option("smoke", help="smoke or full"),
+            track: bool = typer.Option(False, help="log both evaluations to MLflow")):
+    "Paired score difference A - B on the same pinned episodes, with its bootstrap CI and p-value."
+    from tradenb.env import TASKS
+    from tradenb.evaluate import episode_set, evaluate_agent, make_agent, paired_difference
+    import tradenb.llm_agent  # noqa: F401 (registers the language models with `make_agent`)
+    if task not in TASKS: raise typer.BadParameter(f"unknown task {task!r}; choose from {list(TASKS)}")
+    cfg = Config.from_profile(profile)
+    try: agents = [make_agent(name, cfg, task) for name in (agent_a, agent_b)]
+    except (OSError, ValueError) as e: raise typer.BadParameter(str(e))   # unknown name, missing file, no hub
+    n = episodes or min(cfg.n_eval_episodes_lm if getattr(a, "is_lm", False) else cfg.n_eval_episodes
+                        for a, _ in agents)
+    es = episode_set(cfg, task, split, n)
+    eps = [evaluate_agent(a, cfg, task, split, model=m, track=track, es=es)[1] for a, m in agents]
+    r = paired_difference(eps[0], eps[1], seed=cfg.seed)
+    typer.echo(f"{agents[0][0].name} - {agents[1][0].name} on {task}/{split}, {r['n_episodes']} paired episodes: "
+               f"score diff {r['diff_mean']:+.4f} (95% CI {r['diff_ci_low']:+.4f} to {r['diff_ci_high']:+.4f}), "
+               f"p = {r['p_value']:.4f}; A better on {r['a_better_share']:.0%}, B on {r['b_better_share']:.0%}")
+    return r
 
 # %% ../nbs/95_cli.ipynb #b6982bef
 @app.command()

@@ -16,15 +16,16 @@ from .core import Config
 from .data import SPLITS, load_panel, proportional_splits, shipped_panel_path, split_mask
 from .features import FEATURES, MarketCube, build_cube
 from .grading import episode_metrics
-from .market import Portfolio, sanitize_orders
-from .prompts import parse_action, render_observation
+from .market import Portfolio, buy_and_hold_curve, sanitize_orders
+from .prompts import check_mask, error_reason, parse_action, render_observation, symbol_aliases
 
 # %% auto #0
-__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'TaskSpec', 'episode_windows', 'shipped_cube', 'numeric_features', 'task_spaces',
-           'TradingEnv', 'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
+__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'NUMERIC_FEATURES', 'TaskSpec', 'episode_windows', 'shipped_cube',
+           'numeric_obs_dim', 'numeric_features', 'task_spaces', 'TradingEnv', 'TradingVectorEnv', 'hold_action',
+           'run_episode', 'buy_and_hold_policy']
 
 # %% ../nbs/05_env.ipynb #62b192ab
-ENV_VERSION = "1.1.0"
+ENV_VERSION = "2.0.0"
 
 @dataclass(frozen=True)
 class TaskSpec:
@@ -39,9 +40,9 @@ class TaskSpec:
     slippage_bps: float = 5.0        # fill price moves against the trade by this, basis points
 
 TASKS = {t.name: t for t in [
-    TaskSpec("easy", 1, 20, "1.0.0", "One stock, 20 trading days: time entries and exits."),
-    TaskSpec("medium", 10, 30, "1.0.0", "Ten stocks, 30 trading days: pick and size positions."),
-    TaskSpec("hard", 25, 40, "1.0.0", "Twenty-five stocks, 40 trading days: manage a portfolio."),
+    TaskSpec("easy", 1, 20, "2.0.0", "One stock, 20 trading days: time entries and exits."),
+    TaskSpec("medium", 10, 30, "2.0.0", "Ten stocks, 30 trading days: pick and size positions."),
+    TaskSpec("hard", 25, 40, "2.0.0", "Twenty-five stocks, 40 trading days: manage a portfolio."),
 ]}
 OBS_MODES = ("text", "numeric")
 
@@ -66,18 +67,29 @@ def shipped_cube(path: str, # a shipped panel file (a string: the cache's key)
     return build_cube(load_panel(path, universe=universe))
 
 # %% ../nbs/05_env.ipynb #73770f14
+NUMERIC_FEATURES = (*FEATURES, "change_1d", "macd_hist_prev")   # per symbol, in the numeric observation
+
+def numeric_obs_dim(n_symbols: int, # symbols per episode
+                   ) -> int:
+    "Length of the numeric observation: per-symbol values and weights, then cash, equity since start, progress."
+    return n_symbols * (len(NUMERIC_FEATURES) + 1) + 3
+
 def numeric_features(cube: MarketCube, # the market cube (the result is kept in `cube.cache`)
                     ) -> np.ndarray:
-    "The cube's features scaled for RL, `(T, N, F)` float32, computed once per cube."
+    "The cube's `NUMERIC_FEATURES` scaled for RL, `(T, N, F + 2)` float32, computed once per cube."
     if "numeric" not in cube.cache:
-        f = cube.features
+        f, c = cube.features, cube.close
+        prev_c, prev_macd = np.full_like(c, np.nan), np.full_like(c, np.nan)
+        prev_c[1:], prev_macd[1:] = c[:-1], f[:-1, :, 1]
         scaled = np.stack([f[..., 0] / 100 - 0.5,               # RSI -> [-0.5, 0.5]
                            f[..., 1] / cube.close * 100,          # MACD hist in % of price
                            f[..., 2] - 0.5,                       # %B centred
                            f[..., 3] * 10,                        # trend
                            f[..., 4],                             # annualized volatility
                            f[..., 5] / 3,                         # volume z
-                           f[..., 6] * 10], axis=-1)              # momentum
+                           f[..., 6] * 10,                        # momentum
+                           (c / prev_c - 1) * 10,                 # 1-day change
+                           prev_macd / c * 100], axis=-1)         # yesterday's MACD hist, in % of today's close
         cube.cache["numeric"] = np.clip(np.nan_to_num(scaled), -5, 5).astype(np.float32)
     return cube.cache["numeric"]
 
@@ -88,7 +100,7 @@ def task_spaces(task: str, # a key of `TASKS`
     "(observation_space, action_space) of `task` in `obs_mode`."
     N = TASKS[task].n_symbols
     if obs_mode == "numeric":
-        return (gym.spaces.Box(-5.0, 5.0, (N * (len(FEATURES) + 1) + 2,), np.float32),
+        return (gym.spaces.Box(-5.0, 5.0, (numeric_obs_dim(N),), np.float32),
                 gym.spaces.Box(-1.0, 1.0, (N,), np.float32))
     # printable ASCII: Gymnasium's default Text charset is alphanumeric only
     return (gym.spaces.Text(max_length=400 * N + 1000, charset=string.printable),
@@ -114,6 +126,7 @@ class TradingEnv(gym.Env):
                  render_mode: str | None = None, # `ansi` (`render` returns the text observation) or None
                  deadband: float = 0.1, # numeric mode: an order fraction below this in size is no order
                  allow_short: bool = False, # a SELL with no long position sells short
+                 mask: str = "none", # text mode hides `tickers`, `tickers+dates` or everything remembered (`full`)
                 ):
         if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
         if obs_mode not in OBS_MODES:
@@ -123,6 +136,7 @@ class TradingEnv(gym.Env):
         cfg = config or Config()   # paths and the universe only: the env reads no profile value
         self.spec_task, self.task, self.obs_mode, self.split = TASKS[task], task, obs_mode, split
         self.render_mode, self.deadband, self.allow_short = render_mode, deadband, allow_short
+        self.mask = check_mask(mask)
         self.cube = self._cube(data, universe or cfg.universe, cfg)
         # a panel of a known universe uses its splits; any other panel is split by proportion
         self.splits = splits or SPLITS.get(self.cube.universe or "") or proportional_splits(self.cube.dates)
@@ -133,7 +147,7 @@ class TradingEnv(gym.Env):
         if len(self._starts) == 0:
             raise ValueError(f"No {L + 1}-day window in split {split!r} has {N} symbols with valid data "
                              f"({len(self.cube.symbols)} symbols, {int(self.in_split.sum())} days in the split)")
-        self._obs_dim = N * (len(FEATURES) + 1) + 2
+        self._obs_dim = numeric_obs_dim(N)
         self.observation_space, self.action_space = task_spaces(task, obs_mode)
         self.symbols: list[str] = []
         self._k = None
@@ -179,6 +193,14 @@ class TradingEnv(gym.Env):
         "Every valid episode start (cube day indices) in this split (read-only)."
         return _read_only(self._starts)
     @property
+    def action_symbols(self) -> list[str]:
+        "The names an answer uses for the episode's symbols: the symbols, or their aliases when masked."
+        return list(self._names)
+    @property
+    def invested_shares(self) -> np.ndarray:
+        "The invested share of equity after each decision so far (read-only)."
+        return _read_only(self._invested[: self._k])
+    @property
     def trade_steps(self) -> int:
         "Decisions so far that filled at least one order."
         return self._trade_steps
@@ -192,10 +214,14 @@ class TradingEnv(gym.Env):
         ep = self._episode(s, idx)
         self._s, self._idx, self._k = s, idx, 0
         self.symbols = [self.cube.symbols[i] for i in idx]
+        # masked: aliases in an order seeded by the episode itself (the same episode, the same aliases)
+        self._names = self.symbols if self.mask == "none" else symbol_aliases(
+            len(idx), int(s) * 1_000_003 + int(np.sum((np.asarray(idx) + 1) * 7919)))
         self._open, self._close, self._dates, self._obs = ep["open"], ep["close"], ep["dates"], ep["obs"]
         self.portfolio = Portfolio(len(idx), self.spec_task.initial_cash, self.spec_task.fee_bps,
                                    self.spec_task.slippage_bps, self.allow_short)
         self._equity = np.empty(self.spec_task.n_steps + 1); self._equity[0] = self.spec_task.initial_cash
+        self._invested = np.zeros(self.spec_task.n_steps); self._traded = np.zeros(self.spec_task.n_steps, bool)
         self._trade_steps = self._parse_errors = 0
         return self._observe(), self._info()
 
@@ -208,7 +234,7 @@ class TradingEnv(gym.Env):
 
     def _episode(self, s, idx) -> dict:
         "Price arrays and (numeric mode) observations of episode(s): `s` int and `idx` (N,), or a batch (B,), (B, N)."
-        L, N, F = self.spec_task.n_steps, np.shape(idx)[-1], len(FEATURES)
+        L, N, F = self.spec_task.n_steps, np.shape(idx)[-1], len(NUMERIC_FEATURES)
         days = (np.asarray(s)[..., None] + np.arange(L + 1))[..., None]    # (L+1, 1) or (B, L+1, 1)
         cols = np.asarray(idx)[..., None, :]                                # (1, N) or (B, 1, N)
         ep = dict(open=self.cube.open[days, cols], close=self.cube.close[days, cols], obs=None,
@@ -217,7 +243,7 @@ class TradingEnv(gym.Env):
             feats = numeric_features(self.cube)[days, cols]                 # (..., L+1, N, F)
             obs = np.zeros(feats.shape[:-2] + (self._obs_dim,), np.float32)
             obs[..., : N * F] = feats.reshape(feats.shape[:-2] + (N * F,))
-            obs[..., -2] = 1.0                       # all cash until the first trade
+            obs[..., -3] = 1.0                       # all cash until the first trade (equity since start: 0)
             obs[..., -1] = np.arange(L + 1) / L      # progress through the episode
             ep["obs"] = obs
         return ep
@@ -237,33 +263,41 @@ class TradingEnv(gym.Env):
         if not np.isin(idx, eligible).all(): raise ValueError(f"symbols {symbols} lack valid data in this window")
         return idx
 
-    def _decode(self, action) -> tuple[np.ndarray, bool]:
-        "Signed order fractions and whether the action was malformed."
+    def _decode(self, action) -> tuple[np.ndarray, list[str]]:
+        "Signed order fractions and why the action was malformed (empty when it was not)."
         if self.obs_mode == "text":
-            p = parse_action(action, self.symbols)
-            return p.fractions, p.parse_error
+            p = parse_action(action, self._names)
+            return p.fractions, [error_reason(e) for e in p.errors]
         a = np.asarray(action, dtype=np.float64).reshape(-1)
         if a.shape != (self.spec_task.n_symbols,):
             raise ValueError(f"numeric action must have shape ({self.spec_task.n_symbols},), got {np.shape(action)}")
-        return sanitize_orders(a, self.deadband)
+        a, bad = sanitize_orders(a, self.deadband)
+        return a, ["non-finite action"] if bad else []
 
     def step(self,
              action, # text mode: a completion to parse; numeric: `(N,)` signed order fractions in [-1, 1]
             ):
         if self._k is None: raise RuntimeError("call reset() before step()")
         if self._k >= self.spec_task.n_steps: raise RuntimeError("the episode is over; call reset()")
-        fractions, bad = self._decode(action)
+        fractions, reasons = self._decode(action)
+        bad = bool(reasons)
         k = self._k = self._k + 1
         n_trades = self.portfolio.execute(fractions, self._open[k]).n_trades if fractions.any() else 0
         self._trade_steps += n_trades > 0
         self._parse_errors += bad
-        self._equity[k] = self.portfolio.cash + float(self.portfolio.qty @ self._close[k])
+        held = float(self.portfolio.qty @ self._close[k])
+        self._equity[k] = self.portfolio.cash + held
+        self._invested[k - 1] = held / self._equity[k] if self._equity[k] > 0 else 0.0
+        self._traded[k - 1] = n_trades > 0
         reward = self._equity[k] / self._equity[k - 1] - 1.0
         terminated = k == self.spec_task.n_steps
         info = self._info(parse_error=bad, hold=not fractions.any(), n_trades=n_trades)
+        info.update(n_orders=int(np.count_nonzero(fractions)), signs=tuple(int(x) for x in np.sign(fractions)),
+                    parse_reasons=reasons)
         if terminated:
-            info["metrics"] = episode_metrics(self._equity, self._trade_steps, self._parse_errors)
-            info["score"] = info["metrics"]["composite"]
+            info["metrics"] = episode_metrics(self._equity, self._trade_steps, self._parse_errors,
+                                              invested=self._invested, traded=self._traded, benchmark=self.benchmark())
+            info["score"] = info["metrics"]["score"]
         return self._observe(), float(reward), terminated, False, info
 
     def _observe(self):
@@ -272,17 +306,17 @@ class TradingEnv(gym.Env):
         if self.obs_mode == "numeric":
             row = self._obs[k]
             N = self.spec_task.n_symbols
-            if pf.qty.any(): row[-N - 2:-2] = pf.qty * self._close[k] / equity
-            row[-2] = pf.cash / equity
+            if pf.qty.any(): row[-N - 3:-3] = pf.qty * self._close[k] / equity
+            row[-3], row[-2] = pf.cash / equity, equity / self.spec_task.initial_cash - 1
             return row.copy()  # callers keep observations: never hand out a view of the buffer
         return render_observation(self.cube, self._s + k, self._idx, k, self.spec_task.n_steps,
-                                  pf.qty, pf.cash, equity, self.spec_task.initial_cash)
+                                  pf.qty, pf.cash, equity, self.spec_task.initial_cash, self.mask, self._names, self._s)
 
     def _info(self, parse_error: bool = False, hold: bool = True, n_trades: int = 0) -> dict:
         "Versions and the day on every step; `hold` = the action placed no order, `n_trades` = fills."
         return {"env_version": ENV_VERSION, "task_version": self.spec_task.version, "task": self.task,
                 "date": self._dates[self._k], "step": self._k, "equity": float(self._equity[self._k]),
-                "parse_error": parse_error, "hold": hold, "n_trades": n_trades}
+                "parse_error": parse_error, "hold": hold, "n_trades": n_trades, "mask": self.mask}
 
     def observed_features(self,
                           lag: int = 0, # days before the observed day (>= 0)
@@ -291,11 +325,19 @@ class TradingEnv(gym.Env):
         if lag < 0: raise ValueError("lag must be >= 0: the future is not observable")
         return self.cube.features[self._s + self._k - lag, self._idx]
 
+    def benchmark(self) -> dict:
+        """The episode's passive benchmark for score v2 (chapter 04): equal-weight buy-and-hold `equity` and
+        `invested` share, and the `market`'s equal-weight daily returns. It spans the whole episode: for grading,
+        never for acting."""
+        t = self.spec_task
+        equity, invested = buy_and_hold_curve(self._open, self._close, t.initial_cash, t.fee_bps, t.slippage_bps)
+        return dict(equity=equity, invested=invested, market=(self._close[1:] / self._close[:-1] - 1).mean(-1))
+
     def render(self):
         if self.render_mode == "ansi":
             return render_observation(self.cube, self._s + self._k, self._idx, self._k, self.spec_task.n_steps,
                                       self.portfolio.qty, self.portfolio.cash, self._equity[self._k],
-                                      self.spec_task.initial_cash)
+                                      self.spec_task.initial_cash, self.mask, self._names, self._s)
 
 # %% ../nbs/05_env.ipynb #aaa5d872
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -336,6 +378,7 @@ class TradingVectorEnv(VectorEnv):
         self.portfolio = Portfolio(t.n_symbols, t.initial_cash, t.fee_bps, t.slippage_bps,
                                    self.proto.allow_short, batch=self.num_envs)
         self._equity = np.empty((self.num_envs, t.n_steps + 1)); self._equity[:, 0] = t.initial_cash
+        self._invested, self._traded = np.zeros((self.num_envs, t.n_steps)), np.zeros((self.num_envs, t.n_steps), bool)
         self._trade_steps = np.zeros(self.num_envs, int)
         self._bad = np.zeros(self.num_envs, int)
         self._k = 0
@@ -344,22 +387,30 @@ class TradingVectorEnv(VectorEnv):
     def step(self,
              actions, # `(num_envs, N)` signed order fractions in [-1, 1]
             ):
-        B, L, N = self.num_envs, self.spec_task.n_steps, self.spec_task.n_symbols
+        t = self.spec_task
+        B, L, N = self.num_envs, t.n_steps, t.n_symbols
         a, bad = sanitize_orders(np.asarray(actions, dtype=np.float64).reshape(B, N), self.proto.deadband)
         k = self._k = self._k + 1
-        self._trade_steps += self.portfolio.execute(a, self._open[:, k]).n_trades > 0
+        traded = self._traded[:, k - 1] = self.portfolio.execute(a, self._open[:, k]).n_trades > 0
+        self._trade_steps += traded
         self._bad += bad
         pf = self.portfolio
         eq = self._equity[:, k] = pf.equity(self._close[:, k])
+        self._invested[:, k - 1] = np.divide(eq - pf.cash, eq, out=np.zeros_like(eq), where=eq > 0)
         reward = eq / self._equity[:, k - 1] - 1.0
         obs = self._obs[:, k].copy()
-        obs[:, -N - 2:-2] = pf.qty * self._close[:, k] / eq[:, None]
-        obs[:, -2] = pf.cash / eq
+        obs[:, -N - 3:-3] = pf.qty * self._close[:, k] / eq[:, None]
+        obs[:, -3], obs[:, -2] = pf.cash / eq, eq / t.initial_cash - 1
         info = {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
         done = np.full(B, k == L)
         if k == L:
-            metrics = episode_metrics(self._equity, self._trade_steps, self._bad)   # all episodes in one call
-            info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["composite"],
+            bench_eq, bench_inv = buy_and_hold_curve(self._open, self._close, t.initial_cash, t.fee_bps,
+                                                     t.slippage_bps)
+            market = (self._close[:, 1:] / self._close[:, :-1] - 1).mean(-1)
+            bench = dict(equity=bench_eq, invested=bench_inv, market=market)
+            metrics = episode_metrics(self._equity, self._trade_steps, self._bad, invested=self._invested,
+                                      traded=self._traded, benchmark=bench)   # all episodes in one call
+            info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["score"],
                         _score=np.ones(B, bool))
             obs = self._start()
         return obs, reward, done, np.zeros(B, bool), info
@@ -390,5 +441,5 @@ def buy_and_hold_policy(obs, # the observation (unused)
     e = env.unwrapped
     if e.step_count > 0: return hold_action(env)
     # every BUY fraction applies to the same cash (chapter 03), so 1/N each is equal weights
-    if e.obs_mode == "text": return "\n".join(f"BUY {s} {1/len(e.symbols):.6f}" for s in e.symbols)
+    if e.obs_mode == "text": return "\n".join(f"BUY {s} {1/len(e.symbols):.6f}" for s in e.action_symbols)
     return np.ones(env.action_space.shape, np.float32)

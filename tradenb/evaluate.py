@@ -12,17 +12,20 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from .agents import Agent, BuyAndHoldAgent, HoldAgent, RandomAgent, RSIRuleAgent, SB3Agent
+from .agents import Agent, BuyAndHoldAgent, HoldAgent, RandomAgent, RSIRuleAgent, SB3Agent, rl_model_path
 from .core import Config
 from .tracking import run_record
 from .data import shipped_data_sha256
 from .env import ENV_VERSION, TASKS, TradingEnv
+from .labeling import ACTIONS, feasible_action, oracle_actions, oracle_classes, rule_actions
+from .prompts import PARSE_ERROR_REASONS
 
 # %% auto #0
 __all__ = ['RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet', 'episode_set_path',
-           'episode_set', 'play_episodes', 'bootstrap_ci', 'summarize', 'evaluate_agent', 'rl_agent_path',
+           'episode_set', 'decision_record', 'decision_counts', 'decision_metrics', 'play_episodes', 'bootstrap_ci',
+           'summarize', 'evaluate_agent', 'paired_difference', 'with_paired_differences', 'rl_agent_path',
            'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines', 'evaluate_all',
-           'plot_leaderboard', 'plot_equity_curves', 'write_leaderboard']
+           'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard']
 
 # %% ../nbs/09_evaluate.ipynb #bd6fbea0
 @dataclass
@@ -81,30 +84,83 @@ def episode_set(cfg: Config, # the run's config (seed, universe, data folder, `n
     return es
 
 # %% ../nbs/09_evaluate.ipynb #abb22eac
+def decision_record(env, # a `TradingEnv` (possibly wrapped) before its step
+                   ) -> dict:
+    "What grading a decision needs from the env before it steps: the day, holdings and cash share."
+    u = env.unwrapped
+    return dict(day=u.cube_day, held=u.portfolio.qty > 0, cash_share=u.portfolio.cash / u.equity_curve[-1])
+
+def decision_counts(env, # the `TradingEnv` (possibly wrapped) that played the episode
+                    records: list[dict], # one `decision_record` per step, with the step's `info` as `info`
+                   ) -> dict:
+    "Per-episode counts behind the decision metrics: right against the (feasible) oracle / the v2 rule, fills."
+    u = env.unwrapped
+    idx = u.symbol_indices
+    classes = oracle_classes(u.cube, u.split, u.in_split)
+    out = dict(n_decided=0, n_labelled=0, n_correct=0, n_rule_correct=0, label_BUY=0, label_SELL=0, label_HOLD=0,
+               n_orders=0, n_fills=0, **{f"parse_{r.replace(' ', '_')}": 0 for r in PARSE_ERROR_REASONS})
+    for rec in records:
+        info = rec["info"]
+        decided = np.array(["SELL", "HOLD", "BUY"], object)[np.asarray(info["signs"]) + 1]
+        label = oracle_actions(classes[rec["day"], idx])
+        ok = label != ""
+        # the oracle's answer made feasible (no SELL of nothing, no BUY without cash), as its own agent plays it
+        label[ok] = [feasible_action(a, bool(h), rec["cash_share"]) for a, h in zip(label[ok], rec["held"][ok])]
+        out["n_decided"] += len(idx); out["n_labelled"] += int(ok.sum())
+        out["n_correct"] += int((decided == label)[ok].sum())
+        for a in ACTIONS: out[f"label_{a}"] += int((label == a).sum())
+        rule = rule_actions(u.cube.features[rec["day"], idx], rec["held"], rec["cash_share"])
+        out["n_rule_correct"] += int((decided == np.array(rule, object)).sum())
+        out["n_orders"] += info["n_orders"]; out["n_fills"] += info["n_trades"]
+        for r in info["parse_reasons"]:
+            key = f"parse_{r.replace(' ', '_')}"
+            out[key] = out.get(key, 0) + 1
+    return out
+
+def decision_metrics(episodes: pd.DataFrame, # per-episode results with `decision_counts`' columns
+                     n_steps: int, # decisions per episode
+                    ) -> dict:
+    "Were the decisions right? Accuracy against the oracle and the v2 rule, the majority-class prior, trades, fills."
+    tot = episodes.sum(numeric_only=True)
+    n, decisions = tot["n_labelled"], len(episodes) * n_steps
+    out = dict(decision_accuracy=float(tot["n_correct"] / n) if n else np.nan,
+               prior_accuracy=float(max(tot[f"label_{a}"] for a in ACTIONS) / n) if n else np.nan,
+               rule_accuracy=float(tot["n_rule_correct"] / tot["n_decided"]),
+               trade_rate=float(1 - episodes["hold_share"].mean()),
+               fill_rate=float(tot["n_fills"] / tot["n_orders"]) if tot["n_orders"] else np.nan)
+    for r in PARSE_ERROR_REASONS:
+        key = f"parse_{r.replace(' ', '_')}"
+        out[f"{key}_rate"] = float(tot.get(key, 0) / decisions)
+    return out
+
 def play_episodes(agent: Agent, # the agent (its `obs_mode` picks the observation mode)
                   es: EpisodeSet, # the pinned episodes to play
                   cfg: Config, # the run's config (data folder, universe)
                   seed: int = 0, # the seed of the envs' `reset` and the agent's `reset`
                   progress: bool = False, # show a progress bar over steps
+                  mask: str = "none", # text observations hide tickers / dates / price levels (chapter 06's `MASKS`)
                  ) -> list[dict]:
     "Play every episode of `es` with `agent` (batched, lockstep); one result dict per episode."
-    envs = [TradingEnv(es.task, agent.obs_mode, es.split, config=cfg) for _ in es.episodes]
+    envs = [TradingEnv(es.task, agent.obs_mode, es.split, config=cfg, mask=mask) for _ in es.episodes]
     obs = [e.reset(seed=seed, options=ep)[0] for e, ep in zip(envs, es.episodes)]
     agent.reset(len(envs), seed=seed)
     holds = np.zeros(len(envs), int)
+    records = [[] for _ in envs]
     L = TASKS[es.task].n_steps
     for _ in tqdm(range(L), desc=f"{agent.name} {es.task}", disable=not progress, leave=False):
         actions = agent.act(obs, envs)
+        before = [decision_record(e) for e in envs]
         steps = [e.step(a) for e, a in zip(envs, actions)]
         obs = [s[0] for s in steps]
         holds += [s[4]["hold"] for s in steps]
+        for rec, b, s in zip(records, before, steps): rec.append({**b, "info": s[4]})
     out = []
     for i, (e, s) in enumerate(zip(envs, steps)):
         assert s[2] or s[3], "every episode of a task has the same length"
         m = s[4]["metrics"]
-        out.append(dict(episode=i, seed=seed, score=s[4]["score"], **{k: float(v) for k, v in m.items()},
+        out.append(dict(episode=i, seed=seed, **{k: float(v) for k, v in m.items()},   # `score` (v2), `score_v1`, ...
                         hold_share=holds[i] / L, start_date=es.episodes[i]["start_date"],
-                        equity=e.unwrapped.equity_curve.tolist()))
+                        **decision_counts(e, records[i]), equity=e.unwrapped.equity_curve.tolist()))
     return out
 
 # %% ../nbs/09_evaluate.ipynb #bf6504f6
@@ -137,7 +193,12 @@ def summarize(episodes: pd.DataFrame, # per-episode results of `play_episodes` (
                 score_ci_low=lo, score_ci_high=hi, return_mean=mean("total_return"), sharpe_mean=mean("sharpe"),
                 max_drawdown_mean=mean("max_drawdown"), activity_mean=mean("activity"),
                 hold_share=mean("hold_share"),
+                score_v1_mean=float(episodes.groupby("episode")["score_v1"].mean().mean()),
+                exposure_mean=mean("exposure"), excess_return_mean=mean("excess_return"),
+                excess_vs_buy_and_hold_mean=mean("excess_vs_buy_and_hold"), beta_mean=mean("beta"),
+                alpha_mean=mean("alpha"), r2_mean=mean("r2"),
                 parse_error_rate=float(episodes["parse_errors"].sum() / (len(episodes) * TASKS[task].n_steps)),
+                **decision_metrics(episodes, TASKS[task].n_steps),
                 **{k: rec[k] for k in ("env_version", "task_version", "data_sha256", "profile")},
                 model=model or "-", git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], seed=cfg.seed,
                 tradenb_version=rec["tradenb_version"])
@@ -153,13 +214,15 @@ def evaluate_agent(agent: Agent, # the agent to score
                    track: bool = True, # log the run and its per-episode table to MLflow
                    progress: bool = False, # show a progress bar over steps
                    es: EpisodeSet | None = None, # play this set instead of the saved one
+                   mask: str = "none", # text observations hide tickers / dates / price levels (chapter 06's `MASKS`)
                   ) -> tuple[dict, pd.DataFrame]:
     "Score `agent` on the saved episode set (or `es`): (leaderboard row, per-episode DataFrame)."
     es = es or episode_set(cfg, task, split, n_episodes)
     if seeds is None: seeds = list(range(cfg.seed, cfg.seed + cfg.n_eval_seeds)) if agent.stochastic else [cfg.seed]
     t0 = time.perf_counter()
-    eps = pd.DataFrame([r for s in seeds for r in play_episodes(agent, es, cfg, seed=s, progress=progress)])
+    eps = pd.DataFrame([r for s in seeds for r in play_episodes(agent, es, cfg, s, progress, mask)])
     row = summarize(eps, agent.name, task, split, cfg, model=model)
+    row["mask"] = mask
     row["seconds"] = round(time.perf_counter() - t0, 2)
     if track:
         from tradenb.tracking import log_run
@@ -167,9 +230,50 @@ def evaluate_agent(agent: Agent, # the agent to score
             p = Path(d)/f"episodes_{task}_{split}.csv"; eps.drop(columns="equity").to_csv(p, index=False)
             metrics = {k: v for k, v in row.items() if k.endswith(("_mean", "_low", "_high", "_share", "_rate"))}
             log_run(cfg, "evaluate", f"{agent.name} {task} {split}", params=dict(agent=agent.name, task=task,
-                    split=split, n_episodes=len(es), seeds=seeds, model=model), metrics=metrics,
+                    split=split, n_episodes=len(es), seeds=seeds, model=model, mask=mask), metrics=metrics,
                     record=run_record(cfg, task), artifacts=[p])
     return row, eps
+
+# %% ../nbs/09_evaluate.ipynb #69323171
+def paired_difference(a: pd.DataFrame, # per-episode results of agent A (`evaluate_agent`'s DataFrame)
+                      b: pd.DataFrame, # per-episode results of agent B on the same episode set
+                      metric: str = "score", # the per-episode column compared
+                      confidence: float = 0.95, # the CI's confidence level
+                      seed: int = 0, # seeds the bootstrap and the permutation test
+                     ) -> dict:
+    "Mean per-episode difference `a - b` on the episodes both played, paired bootstrap CI, sign-flip p-value."
+    from scipy.stats import permutation_test
+    for name, d in (("a", a), ("b", b)):
+        if missing := [c for c in ("episode", "start_date", metric) if c not in d.columns]:
+            raise ValueError(f"results {name} lack column(s) {missing}: pass evaluate_agent's per-episode DataFrame")
+    per = [d.groupby("episode").agg(start_date=("start_date", "first"), v=(metric, "mean")) for d in (a, b)]
+    both = per[0].merge(per[1], left_index=True, right_index=True, suffixes=("_a", "_b"))   # episodes both played
+    if len(both) == 0: raise ValueError("the two results share no episode: evaluate both on the same episode set")
+    if (clash := both[both.start_date_a != both.start_date_b]).size:
+        e = clash.index[0]
+        raise ValueError(f"the results come from different episode sets: episode {e} starts on "
+                         f"{clash.start_date_a.iloc[0]} in a and {clash.start_date_b.iloc[0]} in b")
+    d = (both.v_a - both.v_b).to_numpy(float)
+    lo, hi = bootstrap_ci(d, confidence, seed)
+    if len(d) < 2 or not np.any(d): p = 1.0
+    else: p = float(permutation_test((d,), np.mean, permutation_type="samples", n_resamples=9999,
+                                     random_state=np.random.default_rng(seed)).pvalue)
+    return dict(metric=metric, n_episodes=len(d), diff_mean=float(d.mean()), diff_ci_low=lo, diff_ci_high=hi,
+                p_value=p, a_better_share=float((d > 0).mean()), b_better_share=float((d < 0).mean()))
+
+# %% ../nbs/09_evaluate.ipynb #d3c54578
+def with_paired_differences(lb: pd.DataFrame, # a leaderboard (one row per agent and task)
+                            episodes: dict, # {(agent, task): per-episode DataFrame}, as `evaluate_all` returns
+                            reference: str = "Hold", # the agent every row is compared with, on the same episodes
+                            prefix: str = "score_diff_vs_hold", # the new columns' prefix
+                           ) -> pd.DataFrame:
+    "`lb` plus each row's paired score difference to `reference` on the same task: mean, CI, p-value."
+    cols = {k: [] for k in ("", "_ci_low", "_ci_high", "_p")}
+    for _, row in lb.iterrows():
+        ref, eps = episodes.get((reference, row["task"])), episodes.get((row["agent"], row["task"]))
+        r = paired_difference(eps, ref, seed=0) if ref is not None and eps is not None else {}
+        for k, key in zip(cols, ("diff_mean", "diff_ci_low", "diff_ci_high", "p_value")): cols[k].append(r.get(key))
+    return lb.assign(**{prefix + k: v for k, v in cols.items()})
 
 # %% ../nbs/09_evaluate.ipynb #e9f13ad6
 RULE_AGENTS = {"hold": HoldAgent, "buy_and_hold": BuyAndHoldAgent, "random": RandomAgent, "rsi": RSIRuleAgent}
@@ -178,7 +282,7 @@ def rl_agent_path(cfg: Config, # the run's config (models folder, seed)
                   algo: str, # `ppo` or `dqn`
                   task: str, # the task the agent was trained on
                  ) -> Path:
-    return cfg.models_dir/"rl"/f"{algo}_{task}_s{cfg.seed}.zip"
+    return rl_model_path(cfg, algo, task, cfg.seed)
 
 AGENT_RESOLVERS: list = []   # `(name, cfg, task) -> (agent, model label) | None`, tried in order by `make_agent`
 
@@ -217,7 +321,7 @@ def saved_agents(cfg: Config, # the run's config (models folder, seed)
                 ) -> list[tuple[str, str | None]]:
     "(agent name, task or None for every task) of every saved agent: rules, SB3 zips, language models."
     out = [(n, None) for n in RULE_AGENTS]
-    for p in sorted((cfg.models_dir/"rl").glob(f"*_s{cfg.seed}.zip")):
+    for p in sorted((cfg.models_dir/"rl").glob(f"*_env{ENV_VERSION}_s{cfg.seed}.zip")):   # this env's agents
         algo, task = p.stem.split("_")[:2]
         if task in TASKS: out.append((str(p), task))
     out.append(("llm", None))
@@ -256,6 +360,11 @@ def evaluate_all(cfg: Config, # the run's config
         agent, model = cache[name]
         n = n_episodes or (cfg.n_eval_episodes_lm if getattr(agent, "is_lm", False) else cfg.n_eval_episodes)
         row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
+        if getattr(agent, "is_lm", False):   # the memorisation gap: the same episodes with nothing to remember
+            masked, meps = evaluate_agent(agent, cfg, task, split, n, model=model, track=False, mask="full")
+            gap = paired_difference(eps, meps, seed=cfg.seed)
+            row.update(masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
+                       memorisation_gap_ci_low=gap["diff_ci_low"], memorisation_gap_ci_high=gap["diff_ci_high"])
         rows.append(row); episodes[(row["agent"], task)] = eps
     lb = pd.DataFrame(rows)
     pub = published_baselines(cfg)
@@ -268,7 +377,7 @@ def evaluate_all(cfg: Config, # the run's config
 def plot_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                      path: Path | None = None, # save the figure here (PNG), or None
                     ):
-    "Score with 95% CI per agent and task; published scores as diamonds."
+    "Score v2 with 95% CI per agent and task; our v1 as circles, the published (v1-like) scores as diamonds."
     import matplotlib.pyplot as plt
     tasks, agents = list(dict.fromkeys(lb.task)), list(dict.fromkeys(lb.agent))
     fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(agents)), 4))
@@ -278,11 +387,14 @@ def plot_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
         x = np.arange(len(agents)) + (j - (len(tasks) - 1) / 2) * w
         ax.bar(x, d.score_mean, w, label=t, alpha=0.85,
                yerr=[d.score_mean - d.score_ci_low, d.score_ci_high - d.score_mean], capsize=3)
+        if "score_v1_mean" in d:
+            ax.scatter(x, d.score_v1_mean, marker="o", facecolors="none", edgecolors="grey", zorder=3,
+                       label="ours, score v1" if j == 0 else None)
     pub = lb.groupby("agent", sort=False)["published_score"].first().reindex(agents)
-    ax.scatter(np.arange(len(agents)), pub, marker="D", color="k", zorder=3, label="published (all tasks)")
+    ax.scatter(np.arange(len(agents)), pub, marker="D", color="k", zorder=3, label="published, v1-like (all tasks)")
     ax.axhline(0.3, color="grey", ls=":", lw=1)
     ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
-    ax.set_ylabel("composite score (mean, 95% CI)")
+    ax.set_ylabel("score v2 (mean, 95% CI)")
     prof = ", ".join(sorted(set(lb.profile)))
     ax.set_title(f"Baselines on the {lb.split.iloc[0]} split ({prof} profile, env {lb.env_version.iloc[0]})")
     ax.legend(fontsize=8, ncol=2); fig.tight_layout()
@@ -308,31 +420,56 @@ def plot_equity_curves(episodes: dict, # {(agent, task): per-episode DataFrame},
     return fig
 
 BASELINE_COLUMNS = ["agent", "task", "split", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
-                    "return_mean", "published_score", "published_return_pct", "sharpe_mean", "max_drawdown_mean",
-                    "activity_mean", "hold_share", "parse_error_rate", "env_version", "task_version", "data_sha256",
-                    "profile", "model", "git_commit", "source_dirty"]
+                    "score_v1_mean", "published_score", "return_mean", "published_return_pct", "score_diff_vs_hold",
+                    "score_diff_vs_hold_ci_low", "score_diff_vs_hold_ci_high", "score_diff_vs_hold_p",
+                    "masked_score_mean", "memorisation_gap", "memorisation_gap_ci_low", "memorisation_gap_ci_high",
+                    "decision_accuracy", "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate",
+                    "excess_vs_buy_and_hold_mean", "excess_return_mean", "exposure_mean", "beta_mean", "alpha_mean",
+                    "r2_mean", "sharpe_mean", "max_drawdown_mean", "activity_mean", "hold_share", "parse_error_rate",
+                    "env_version", "task_version", "data_sha256", "profile", "model", "git_commit", "source_dirty"]
+
+def plot_attribution(lb: pd.DataFrame, # a leaderboard with `beta_mean` and `alpha_mean`
+                     path: Path | None = None, # save the figure here (PNG), or None
+                    ):
+    "Mean annualised alpha against mean beta per agent and task: how much of a return is exposure."
+    import matplotlib.pyplot as plt
+    fig, ax = plt.subplots(figsize=(6.5, 4.5))
+    for marker, (t, d) in zip("osD^v", lb.groupby("task", sort=False)):
+        ax.scatter(d.beta_mean, d.alpha_mean, marker=marker, label=t)
+        for _, r in d.iterrows(): ax.annotate(r.agent, (r.beta_mean, r.alpha_mean), fontsize=7, alpha=0.8)
+    ax.axhline(0, color="grey", lw=0.8); ax.axvline(1, color="grey", lw=0.8, ls=":")
+    ax.set_xlabel("beta to the episode's equal-weight market (mean)"); ax.set_ylabel("annualised alpha (mean)")
+    ax.set_title("Attribution: return from exposure (beta) vs beyond it (alpha)"); ax.legend(fontsize=8)
+    fig.tight_layout()
+    if path: fig.savefig(path, dpi=120)
+    return fig
 
 def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                       episodes: dict, # its per-episode tables (for the equity figure)
                       cfg: Config, # the run's config (results and figures folders)
                       name: str = "baselines", # the files' stem
                      ) -> dict:
-    "results/{name}.csv + .md, figures/{name}.png and figures/equity_curves.png."
+    "results/{name}.csv + .md (with paired differences to Hold), figures/{name}.png and equity curves."
     cfg.ensure_dirs()
+    lb = with_paired_differences(lb, episodes)
     cols = BASELINE_COLUMNS + [c for c in lb.columns if c not in BASELINE_COLUMNS]
-    lb = lb[cols]
+    lb = lb.reindex(columns=cols)   # a table without language models has no memorisation-gap values
     paths = dict(csv=cfg.results_dir/f"{name}.csv", md=cfg.results_dir/f"{name}.md",
                  fig=cfg.figures_dir/f"{name}.png",
-                 equity=cfg.figures_dir/("equity_curves.png" if name == "baselines" else f"{name}_equity_curves.png"))
+                 equity=cfg.figures_dir/("equity_curves.png" if name == "baselines" else f"{name}_equity_curves.png"),
+                 attribution=cfg.figures_dir/f"{name}_attribution.png")
     lb.to_csv(paths["csv"], index=False, float_format="%.4g")
     show = lb[["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
-               "published_score", "return_mean", "published_return_pct", "hold_share", "parse_error_rate",
+               "score_v1_mean", "published_score", "return_mean", "published_return_pct",
+               "excess_vs_buy_and_hold_mean", "beta_mean", "alpha_mean", "hold_share", "parse_error_rate",
                "model"]].copy()
-    show["return_mean"] = 100 * show["return_mean"]
-    show = show.rename(columns={"return_mean": "return_pct"})
+    show[["return_mean", "excess_vs_buy_and_hold_mean"]] *= 100
+    show = show.rename(columns={"score_mean": "score", "score_v1_mean": "score_v1", "return_mean": "return_pct",
+                                "excess_vs_buy_and_hold_mean": "excess_vs_bh_pct", "beta_mean": "beta",
+                                "alpha_mean": "alpha"})
     title = (f"# {name.capitalize()} ({', '.join(sorted(set(lb.profile)))} profile, env {lb.env_version.iloc[0]}, "
              f"split {lb.split.iloc[0]})")
     paths["md"].write_text(title + "\n\n" + show.to_markdown(index=False, floatfmt=".3f") + "\n")
-    plot_leaderboard(lb, paths["fig"])
+    plot_leaderboard(lb, paths["fig"]); plot_attribution(lb, paths["attribution"])
     plot_equity_curves(episodes, "medium" if "medium" in set(lb.task) else lb.task.iloc[0], path=paths["equity"])
     return paths

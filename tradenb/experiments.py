@@ -4,19 +4,21 @@
 
 # %% ../nbs/23_experiments.ipynb #009e8970
 from __future__ import annotations
-import json, math, time
+import hashlib, json, math, time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
-from .core import Config
+from .core import Config, sha256_file
+from .env import ENV_VERSION
 from .tracking import run_record
 
 # %% auto #0
 __all__ = ['SMOKE_SFT', 'SMOKE_GRPO', 'EXPERIMENTS', 'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set',
-           'model_dir', 'start_model', 'run_experiment', 'not_run_row', 'write_experiments', 'plot_training_curves']
+           'model_dir', 'start_model', 'weights_key', 'test_results', 'run_experiment', 'not_run_row',
+           'write_experiments', 'plot_training_curves']
 
 # %% ../nbs/23_experiments.ipynb #4421db6c
 @dataclass(frozen=True)
@@ -170,15 +172,46 @@ def _train_stage(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_tas
     raise ValueError(f"unknown stage {e.stage!r}")
 
 # %% ../nbs/23_experiments.ipynb #2bb44ac0
+def weights_key(path, # a model directory, or a model name (a hub id, `tiny`)
+               ) -> str:
+    "A key for the model's weights: the sha256 of its `*.safetensors` files, or the name when it is not a directory."
+    p = Path(path)
+    files = sorted(p.glob("*.safetensors")) if p.is_dir() else []
+    if not files: return str(path).replace("/", "_")
+    return hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()[:16]
+
+def test_results(cfg: Config, # the run's config (episode counts, seed, models folder)
+                 model_path, # the model to score: a directory, `tiny` or a hub id
+                 eval_task: str, # the task of the test episodes
+                 name: str, # the agent's name in the results
+                ) -> tuple[dict, pd.DataFrame]:
+    """(leaderboard row, per-episode results) of a model on the test episodes, cached under `models/eval_cache/` by
+    its weights, the code's commit, the env version, the task, the episode count and the seed: within one run, a
+    start model is scored once (a clean clone has no cache)."""
+    from tradenb.evaluate import evaluate_agent
+    from tradenb.llm_agent import LLMAgent
+    from tradenb.lm import load_lm
+    n = cfg.n_eval_episodes_lm
+    code = run_record(cfg)["git_commit"]
+    cache = (cfg.models_dir/"eval_cache"/
+             f"{weights_key(model_path)}_{code}_{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}")
+    if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
+        return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
+    model, tok = load_lm(str(model_path), cfg)
+    row, eps = evaluate_agent(LLMAgent(model, tok, name=name), cfg, eval_task, "test", n, model=name)
+    cache.mkdir(parents=True, exist_ok=True)
+    eps.drop(columns="equity").to_csv(cache/"episodes.csv", index=False)
+    (cache/"row.json").write_text(json.dumps(row, default=str))
+    return row, eps
+
 def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                    name: str, # the experiment's name
                    eval_task: str = "easy", # the task of val selection and the test score
                    progress: bool = True, # show progress bars
                   ) -> dict:
     "Train (or reuse) experiment `name`, select and export its model, score it on test episodes; its results row."
-    from tradenb.evaluate import evaluate_agent
-    from tradenb.llm_agent import LLMAgent
-    from tradenb.lm import load_lm
+    from tradenb.agents import HoldAgent
+    from tradenb.evaluate import evaluate_agent, paired_difference
     from tradenb.sft import export_model, score_checkpoints, select_best
     e = experiment(name)
     row = dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env)
@@ -202,14 +235,22 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
             chosen = None if best.step == 0 else best.checkpoint
             info["selection"] = table
         export_model(start, chosen, cfg, e.name)
-    model, tok = load_lm(str(out), cfg)
-    res, eps = evaluate_agent(LLMAgent(model, tok, name=e.name), cfg, eval_task, "test", cfg.n_eval_episodes_lm,
-                              model=e.name)
+    res, eps = test_results(cfg, out, eval_task, e.name)
+    _, start_eps = test_results(cfg, start, eval_task, Path(start).name)
+    _, hold_eps = evaluate_agent(HoldAgent(), cfg, eval_task, "test", cfg.n_eval_episodes_lm, track=False)
+    vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
+    vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
     rec = run_record(cfg, eval_task)
     row.update(status="ran", steps=info.get("steps", 0), selected=Path(chosen).name if chosen else "start model",
                eval_task=eval_task, static_score_mean=res["score_mean"], static_score_ci_low=res["score_ci_low"],
                static_score_ci_high=res["score_ci_high"], static_return_mean=res["return_mean"],
-               neural_score_mean=math.nan,
+               neural_score_mean=math.nan, static_score_v1_mean=res["score_v1_mean"],
+               score_diff_vs_start=vs_start["diff_mean"], score_diff_ci_low=vs_start["diff_ci_low"],
+               score_diff_ci_high=vs_start["diff_ci_high"], score_diff_p=vs_start["p_value"],
+               score_diff_vs_hold=vs_hold["diff_mean"], score_diff_vs_hold_ci_low=vs_hold["diff_ci_low"],
+               score_diff_vs_hold_ci_high=vs_hold["diff_ci_high"],
+               **{k: res[k] for k in res if k.endswith("_accuracy") or k in ("trade_rate", "fill_rate")
+                  or (k.startswith("parse_") and k.endswith("_rate"))},
                hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], kl_final=info.get("kl_final"),
                frac_reward_zero_std_mean=info.get("frac_reward_zero_std_mean"), hold_collapse=info.get("hold_collapse"),
                raft_funnel=json.dumps(info["funnel"]) if "funnel" in info else None,
@@ -232,8 +273,11 @@ def not_run_row(e: Experiment, # the experiment not run
 
 # %% ../nbs/23_experiments.ipynb #f664f9fe
 EXPERIMENT_COLUMNS = ["experiment", "stage", "base", "dataset", "steps", "static_score_mean", "static_score_ci_low",
-                      "static_score_ci_high", "neural_score_mean", "published_static", "published_neural", "hold_share",
-                      "kl_final", "frac_reward_zero_std_mean", "profile", "model", "git_commit", "source_dirty"]
+                      "static_score_ci_high", "static_score_v1_mean", "neural_score_mean", "published_static",
+                      "published_neural", "score_diff_vs_start", "score_diff_ci_low", "score_diff_ci_high",
+                      "score_diff_p", "decision_accuracy", "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate",
+                      "hold_share", "kl_final", "frac_reward_zero_std_mean", "profile", "model", "git_commit",
+                      "source_dirty"]
 
 def _published_score(x) -> float:
     "'~0.300' -> 0.3; '' -> nan."

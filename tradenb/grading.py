@@ -9,9 +9,10 @@ import math
 import numpy as np
 
 # %% auto #0
-__all__ = ['ANNUALIZATION', 'SCORE_WEIGHTS', 'SHARPE_SCALE', 'RETURN_SCALE', 'DRAWDOWN_LIMIT', 'ACTIVITY_FULL',
-           'returns_from_equity', 'sharpe', 'sortino', 'max_drawdown', 'total_return', 'score_components',
-           'composite_score', 'episode_metrics', 'goodness']
+__all__ = ['ANNUALIZATION', 'SCORE_WEIGHTS', 'SHARPE_SCALE', 'RETURN_SCALE', 'DRAWDOWN_LIMIT', 'ACTIVITY_FULL', 'HOLD_SCORE',
+           'NOISE_RETURN', 'returns_from_equity', 'sharpe', 'sortino', 'max_drawdown', 'total_return',
+           'score_components', 'composite_score', 'excess_returns', 'skill_components', 'score_v2', 'attribution',
+           'episode_metrics', 'goodness']
 
 # %% ../nbs/04_grading.ipynb #a37950e1
 ANNUALIZATION = 252
@@ -77,19 +78,105 @@ def composite_score(m: dict, # episode metrics, as for `score_components`
     c = score_components(m)
     return _out(sum(SCORE_WEIGHTS[k] * np.asarray(c[k]) for k in SCORE_WEIGHTS))
 
+# %% ../nbs/04_grading.ipynb #9652b08d
+HOLD_SCORE = 0.300                 # the score of no skill, under both versions
+NOISE_RETURN = 1e-9                # a daily excess smaller than this is float noise, not a win or a loss
+
+def excess_returns(equity, # the agent's equity curve(s), `(L+1,)` or `(B, L+1)`
+                   invested, # the agent's invested share after each decision, `(L,)` or `(B, L)`
+                   bench_equity, # the benchmark's equity curve(s), shaped like `equity`
+                   bench_invested, # the benchmark's invested share after each decision, like `invested`
+                  ) -> tuple[np.ndarray, np.ndarray]:
+    "Daily excess `x_t = r_t - k b_t` over the exposure-matched benchmark, and the exposure `k`."
+    r, b = returns_from_equity(equity), returns_from_equity(bench_equity)
+    h = np.asarray(bench_invested, float).mean(-1)
+    k = np.divide(np.asarray(invested, float).mean(-1), h, out=np.zeros_like(h), where=h > _EPS)
+    return r - np.asarray(k)[..., None] * b, k
+
+def skill_components(equity, # the agent's equity curve(s), `(L+1,)` or `(B, L+1)`
+                     invested, # the agent's invested share after each decision, `(L,)` or `(B, L)`
+                     traded, # whether each decision filled an order, `(L,)` or `(B, L)` booleans
+                     bench_equity, # the benchmark's equity curve(s)
+                     bench_invested, # the benchmark's invested share after each decision
+                    ) -> dict:
+    "The four parts of score v2 in [-1, 1] (0 = no skill), with the exposure and excess return they use."
+    equity, bench_equity = np.asarray(equity, float), np.asarray(bench_equity, float)
+    if equity.shape[-1] < 2:
+        raise ValueError(f"score v2 needs an equity curve of >= 2 values, got shape {equity.shape}")
+    if bench_equity.shape != equity.shape:
+        raise ValueError(f"benchmark equity shape {bench_equity.shape} != the agent's {equity.shape}")
+    x, k = excess_returns(equity, invested, bench_equity, bench_invested)
+    b = returns_from_equity(bench_equity)
+    matched = np.cumprod(np.concatenate([np.ones(b.shape[:-1] + (1,)), 1 + np.asarray(k)[..., None] * b], -1), -1)
+    X = (1 + np.asarray(total_return(equity))) / matched[..., -1] - 1   # growth beyond the benchmark at exposure k
+    dd_gap = np.abs(max_drawdown(matched)) - np.abs(max_drawdown(equity))
+    traded = np.asarray(traded, bool)
+    wins, losses = (traded & (x > NOISE_RETURN)).sum(-1), (traded & (x < -NOISE_RETURN)).sum(-1)
+    n = x.shape[-1]
+    activity = (wins - losses) / np.maximum(ACTIVITY_FULL * n, traded.sum(-1))
+    ir = sharpe(x)
+    return dict(sharpe=_out(np.tanh(np.asarray(ir) / SHARPE_SCALE)),
+                pnl=_out(np.tanh(np.asarray(X) / RETURN_SCALE)),
+                drawdown=_out(np.tanh(np.asarray(dd_gap) / DRAWDOWN_LIMIT)), activity=_out(activity),
+                exposure=_out(k), excess_return=_out(X), information_ratio=ir)
+
+def score_v2(c: dict, # `skill_components`' parts: `sharpe`, `pnl`, `drawdown`, `activity` in [-1, 1]
+            ) -> float | np.ndarray:
+    "Score v2 in [-0.4, 1]: `0.300 + 0.7 S`, S = the weighted parts (linear, so noise in S averages out)."
+    s = sum(SCORE_WEIGHTS[p] * np.asarray(c[p], float) for p in SCORE_WEIGHTS)
+    return _out(HOLD_SCORE + (1 - HOLD_SCORE) * s)
+
+# %% ../nbs/04_grading.ipynb #b402a251
+def attribution(returns, # the agent's daily returns, `(L,)` or `(B, L)`
+                market=None, # the market's daily returns (equal-weight over the episode's symbols); None: unknown
+               ) -> dict:
+    "`beta`, annualised `alpha` and `r2` of `returns` regressed on `market` (NaN when `market` is None)."
+    r = np.asarray(returns, float)
+    if market is None: return {k: _out(np.full(r.shape[:-1], np.nan)) for k in ("beta", "alpha", "r2")}
+    m = np.broadcast_to(np.asarray(market, float), r.shape)
+    mc, rc = m - m.mean(-1, keepdims=True), r - r.mean(-1, keepdims=True)
+    var_m, var_r, cov = (mc**2).mean(-1), (rc**2).mean(-1), (mc * rc).mean(-1)
+    ok = var_m > _EPS**2
+    beta = np.divide(cov, var_m, out=np.zeros_like(cov), where=ok)
+    r2 = np.divide(cov**2, var_m * var_r, out=np.zeros_like(cov), where=ok & (var_r > _EPS**2))
+    return dict(beta=_out(beta), alpha=_out((r.mean(-1) - beta * m.mean(-1)) * ANNUALIZATION), r2=_out(r2))
+
+# %% ../nbs/04_grading.ipynb #8d0af692
 def episode_metrics(equity, # equity curve(s): the initial cash, then one value per decision (last axis)
                     trade_steps, # decisions that filled an order: int, or `(B,)` for a batch
                     parse_errors=0, # malformed actions: int, or `(B,)` for a batch
+                    invested=None, # the agent's invested share after each decision, `(L,)`/`(B, L)`; None: 0
+                    traded=None, # whether each decision filled an order, like `invested`; None: unknown, no credit
+                    benchmark: dict | None = None, # `equity`, `invested` (buy-and-hold), `market` returns; None: cash
                    ) -> dict:
-    "All episode metrics and the composite score from equity curve(s) (one value per day, last axis)."
+    "All episode metrics, score v1 and score v2 from equity curve(s) (one value per day, last axis)."
     equity = np.asarray(equity, dtype=float)
+    if equity.ndim == 0 or equity.shape[-1] < 2:
+        raise ValueError(f"an episode's equity curve needs the initial cash and >= 1 decision, "
+                         f"got shape {equity.shape}")
     r = returns_from_equity(equity)
     n = r.shape[-1]
     m = dict(sharpe=sharpe(r), sortino=sortino(r), max_drawdown=max_drawdown(equity),
-             total_return=total_return(equity), activity=_out(np.asarray(trade_steps) / max(1, n)),
+             total_return=total_return(equity), activity=_out(np.asarray(trade_steps) / n),
              n_steps=n, trade_steps=_out(np.asarray(trade_steps, int)),
              parse_errors=_out(np.asarray(parse_errors, int)))
-    m["composite"] = composite_score(m)
+    m["score_v1"] = composite_score(m)
+    if benchmark is None:
+        bench_eq, bench_inv, market = np.broadcast_to(equity[..., :1], equity.shape), np.zeros(r.shape), None
+        invested = np.zeros(r.shape) if invested is None else invested
+    else:
+        missing = [k for k in ("equity", "invested") if k not in benchmark]
+        if missing: raise ValueError(f"benchmark lacks {missing}: give its `equity` and `invested` (and `market`)")
+        if invested is None: raise ValueError("a benchmark needs the agent's `invested` shares to match its exposure")
+        bench_eq, bench_inv, market = benchmark["equity"], benchmark["invested"], benchmark.get("market")
+    c = skill_components(equity, invested, np.zeros(r.shape, bool) if traded is None else traded, bench_eq, bench_inv)
+    bench_return = total_return(bench_eq)
+    m.update(exposure=c["exposure"], excess_return=c["excess_return"], information_ratio=c["information_ratio"],
+             benchmark_return=bench_return if benchmark is not None else _out(np.full(r.shape[:-1], np.nan)),
+             excess_vs_buy_and_hold=_out(np.asarray(m["total_return"]) - (bench_return if benchmark is not None
+                                                                         else np.nan)),
+             **{f"part_{p}": c[p] for p in SCORE_WEIGHTS}, **attribution(r, market))
+    m["score"] = score_v2(c)
     return m
 
 # %% ../nbs/04_grading.ipynb #2a6f5d84

@@ -8,6 +8,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from .agents import Agent, RandomAgent
 from .data import split_mask
 from .features import FEATURES, MarketCube
 from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD, TREND_BAND
@@ -15,7 +16,8 @@ from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD, TREND_BAND
 # %% auto #0
 __all__ = ['ORACLE_CLASSES', 'ACTIONS', 'REGIMES', 'DEFAULT_ACTION_MIX', 'daily_returns', 'trailing_vol', 'forward_returns',
            'indicator_votes', 'indicator_signal', 'conflicting_signals', 'oracle_score', 'oracle_class',
-           'feasible_action', 'answer_text', 'regime_codes', 'label_frame', 'balance', 'mix_table']
+           'feasible_action', 'answer_text', 'regime_codes', 'label_frame', 'balance', 'mix_table', 'oracle_classes',
+           'oracle_actions', 'rule_actions', 'OracleAgent']
 
 # %% ../nbs/10_labeling.ipynb #3548faf4
 def daily_returns(cube: MarketCube, # the market cube
@@ -245,3 +247,77 @@ def mix_table(before: pd.DataFrame, # rows before balancing
                       "after_%": after[col].value_counts(normalize=True).reindex(order).fillna(0) * 100})
     if target is not None: t["target_%"] = pd.Series(target).reindex(order).fillna(0) * 100
     return t.round(1)
+
+# %% ../nbs/10_labeling.ipynb #506c21e8
+def oracle_classes(cube: MarketCube, # the market cube (the result is kept in `cube.cache`)
+                   split: str, # the split's name (the cache key)
+                   in_split: np.ndarray, # bool `(T,)`: the split's days
+                   horizons=(3, 7, 15), # the oracle's days ahead
+                   thresholds=(0.35, 1.0), # the oracle's class thresholds
+                  ) -> np.ndarray:
+    "`(T, N)` oracle classes of `cube` within a split, computed once per (split, horizons, thresholds)."
+    key = ("oracle_classes", split, tuple(horizons), tuple(thresholds))
+    if key not in cube.cache: cube.cache[key] = oracle_class(oracle_score(cube, in_split, horizons), thresholds)
+    return cube.cache[key]
+
+def oracle_actions(classes: np.ndarray, # oracle classes (any shape); -9 = no label
+                  ) -> np.ndarray:
+    "The oracle's action per class: `BUY`, `SELL`, `HOLD`, or '' where there is no label."
+    table = {k: v[1] for k, v in ORACLE_CLASSES.items()}
+    return np.vectorize(lambda k: table.get(int(k), ""), otypes=[object])(classes)
+
+def rule_actions(features: np.ndarray, # `(N, F)` raw features of the observed day
+                 held: np.ndarray, # `(N,)` bool: whether a position is held
+                 cash_share: float, # cash / equity
+                ) -> list[str]:
+    "The v2 rule's action per symbol: indicator consensus (net votes >= 2 buy, <= -2 sell), made feasible."
+    net = indicator_votes(np.asarray(features)).sum(-1)
+    return [feasible_action("BUY" if n >= 2 else "SELL" if n <= -2 else "HOLD", bool(h), cash_share)
+            for n, h in zip(net, held)]
+
+class OracleAgent(Agent):
+    "Trades on the hindsight oracle classes (a ceiling, not a strategy); each decision is Random's with prob. `noise`."
+    def __init__(self,
+                 noise: float = 0.0, # probability that a decision is replaced by the Random agent's
+                 horizons=(3, 7, 15), # the oracle's days ahead (`oracle_score`)
+                 thresholds=(0.35, 1.0), # the oracle's class thresholds (`oracle_class`)
+                ):
+        if not 0.0 <= noise <= 1.0: raise ValueError(f"noise must be a probability in [0, 1], got {noise}")
+        self.noise, self.horizons, self.thresholds = noise, tuple(horizons), tuple(thresholds)
+        self.name, self.stochastic, self.obs_mode = f"Oracle p={noise:g}", noise > 0, "text"
+        self.random = RandomAgent()
+
+    def reset(self,
+              n_envs: int, # episodes the next `act` calls batch
+              seed: int | None = None, # seeds the replacement draws and the Random agent
+             ) -> None:
+        super().reset(n_envs, seed)
+        self.random.reset(n_envs, None if seed is None else seed + 1)
+
+    def classes(self,
+                env, # a `TradingEnv`, possibly wrapped
+               ) -> np.ndarray:
+        "`(T, N)` oracle classes of the env's cube within its split (computed once per cube and split)."
+        u = env.unwrapped
+        return oracle_classes(u.cube, u.split, u.in_split, self.horizons, self.thresholds)
+
+    def decide(self,
+               env, # a `TradingEnv`, possibly wrapped
+              ) -> str:
+        "The oracle's answer for the env's current day."
+        u = env.unwrapped
+        cls = self.classes(env)[u.cube_day, u.symbol_indices]
+        cash_share = u.portfolio.cash / u.equity_curve[-1]
+        orders = []
+        for sym, c, held in zip(u.action_symbols, cls, u.portfolio.qty > 0):
+            _, action, size = ORACLE_CLASSES.get(int(c), ORACLE_CLASSES[0])   # no label (-9): hold
+            orders.append((feasible_action(action, bool(held), cash_share), sym, size))
+        return answer_text(orders)
+
+    def act(self,
+            observations, # one observation per env
+            envs, # the envs, possibly wrapped
+           ):
+        noisy = self.rng.random(len(envs)) < self.noise
+        rand = self.random.act(observations, envs)   # drawn for every env: the same stream whatever `noise` is
+        return [r if n else self.decide(e) for e, r, n in zip(envs, rand, noisy)]

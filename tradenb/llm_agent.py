@@ -111,7 +111,7 @@ class LLMAgent(Agent):
         completions = self.generate(list(observations))
         dt = (time.perf_counter() - t0) / max(1, len(completions))
         for j, (c, o, e) in enumerate(zip(completions, observations, envs)):
-            p = parse_action(c, e.unwrapped.symbols)
+            p = parse_action(c, e.unwrapped.action_symbols)
             self.log.append(dict(env=j, step=e.unwrapped.step_count, observation=o, completion=c,
                                  answer=strip_think(c).strip(), parse_error=p.parse_error, seconds=dt))
         return completions

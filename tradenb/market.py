@@ -9,7 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 # %% auto #0
-__all__ = ['sanitize_orders', 'Fill', 'Portfolio']
+__all__ = ['sanitize_orders', 'Fill', 'Portfolio', 'buy_and_hold_curve']
 
 # %% ../nbs/03_market.ipynb #acae54e37e7d407bbb7b55eff062a284
 def sanitize_orders(fractions, # signed order fractions, `(N,)` or a batch `(B, N)`
@@ -97,3 +97,22 @@ class Portfolio:
             return Fill(int(fill.n_trades), float(fill.turnover), float(fill.fees))
         self.cash = cash
         return fill
+
+# %% ../nbs/03_market.ipynb #a4261707
+def buy_and_hold_curve(open_, # open prices `(L+1, N)` (day 0 = the first observation) or a batch `(B, L+1, N)`
+                       close, # close prices, shaped like `open_`
+                       cash: float = 100_000.0, # initial cash
+                       fee_bps: float = 10.0, # fee on the traded notional, basis points
+                       slippage_bps: float = 5.0, # fill price moves against the trade by this, basis points
+                      ) -> tuple[np.ndarray, np.ndarray]:
+    "(equity `(..., L+1)`, invested share `(..., L)`) of equal-weight buy-and-hold bought at the first fill."
+    o, c = np.asarray(open_, float), np.asarray(close, float)
+    if o.shape != c.shape or o.ndim not in (2, 3) or o.shape[-2] < 2:
+        raise ValueError(f"open and close must both be (L+1, N) or (B, L+1, N) with L >= 1, got {o.shape}, {c.shape}")
+    batch = None if o.ndim == 2 else o.shape[0]
+    pf = Portfolio(o.shape[-1], cash, fee_bps, slippage_bps, batch=batch)
+    pf.execute(np.ones(o.shape[:-2] + o.shape[-1:]), o[..., 1, :])   # decision 0 fills at day 1's open
+    held = (pf.qty[..., None, :] * c[..., 1:, :]).sum(-1)              # (..., L)
+    value = np.asarray(pf.cash)[..., None] + held
+    equity = np.concatenate([np.full(value.shape[:-1] + (1,), cash), value], -1)
+    return equity, np.divide(held, value, out=np.zeros_like(held), where=value > 0)

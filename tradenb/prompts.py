@@ -12,9 +12,10 @@ import numpy as np
 from .features import MarketCube
 
 # %% auto #0
-__all__ = ['RSI_OVERSOLD', 'RSI_OVERBOUGHT', 'TREND_BAND', 'SYSTEM_PROMPT', 'MAX_COMPLETION_CHARS', 'rsi_word', 'bb_word',
-           'trend_word', 'volume_word', 'macd_words', 'market_line', 'portfolio_lines', 'render_observation',
-           'chat_messages', 'strip_think', 'ParsedAction', 'parse_action', 'decided_actions']
+__all__ = ['RSI_OVERSOLD', 'RSI_OVERBOUGHT', 'TREND_BAND', 'MASKS', 'SYSTEM_PROMPT', 'MAX_COMPLETION_CHARS',
+           'PARSE_ERROR_REASONS', 'rsi_word', 'bb_word', 'trend_word', 'volume_word', 'macd_words', 'market_line',
+           'portfolio_lines', 'check_mask', 'symbol_aliases', 'render_observation', 'chat_messages', 'strip_think',
+           'ParsedAction', 'parse_action', 'error_reason', 'decided_actions']
 
 # %% ../nbs/06_prompts.ipynb #5eea0b00
 # the indicator thresholds every chapter uses (words here, votes in labeling, the RSI rule agent)
@@ -45,33 +46,54 @@ def macd_words(h: float, # MACD histogram today
 def market_line(cube: MarketCube, # the market cube
                 t: int, # day index in the cube
                 i: int, # symbol index in the cube
+                name: str | None = None, # the name shown (a masked alias); None: the cube's symbol
+                base_close: float | None = None, # rebase prices to 100 at this close (no price level); None: raw
                ) -> str:
     "One symbol's market description at the close of day `t` (cached on the cube)."
     cache = cube.cache.setdefault("market_line", {})
-    if (t, i) in cache: return cache[(t, i)]
+    key = (t, i, name, base_close)
+    if key in cache: return cache[key]
     rsi, macd, pctb, trend, vol, vz, mom = cube.features[t, i]
     c, c_prev = cube.close[t, i], cube.close[t - 1, i]
     prev_macd = cube.features[t - 1, i, 1]
     ch = c / c_prev - 1 if np.isfinite(c_prev) else 0.0
-    line = (f"{cube.symbols[i]}: close {c:.2f} ({ch:+.1%} 1d, {mom:+.1%} 10d) | "
-            f"RSI {rsi:.1f} ({rsi_word(rsi)}) | MACD hist {macd:+.2f} ({macd_words(macd, prev_macd)}) | "
+    if base_close is None: price, hist = f"close {c:.2f}", f"MACD hist {macd:+.2f}"
+    else: price, hist = f"price {100 * c / base_close:.2f} (100 = day 0)", f"MACD hist {macd / c:+.3%} of price"
+    line = (f"{cube.symbols[i] if name is None else name}: {price} ({ch:+.1%} 1d, {mom:+.1%} 10d) | "
+            f"RSI {rsi:.1f} ({rsi_word(rsi)}) | {hist} ({macd_words(macd, prev_macd)}) | "
             f"Bollinger %B {pctb:.2f} ({bb_word(pctb)}) | SMA20 vs SMA50 {trend:+.1%} ({trend_word(trend)}) | "
             f"volatility {vol:.0%} ann. | volume z {vz:+.1f} ({volume_word(vz)})")
-    cache[(t, i)] = line
+    cache[key] = line
     return line
 
-def portfolio_lines(symbols, # the episode's symbols, `(N,)`
+def portfolio_lines(symbols, # the episode's symbols (or their aliases), `(N,)`
                     qty, # shares held per symbol, `(N,)`
                     prices, # price per symbol (the close), `(N,)`
                     cash: float, # cash
                     equity: float, # cash plus the positions at `prices`
                     initial: float, # the episode's initial cash (for the return since start)
+                    shares: bool = True, # show share counts (with equity, they reveal the price level)
                    ) -> str:
     "The portfolio state: equity, return, cash share and each open position."
-    pos = [f"{s} {q:.2f} sh ({q*p/equity:.1%})" for s, q, p in zip(symbols, qty, prices) if q != 0]
+    pos = [f"{s} {q:.2f} sh ({q*p/equity:.1%})" if shares else f"{s} ({q*p/equity:.1%})"
+           for s, q, p in zip(symbols, qty, prices) if q != 0]
     return (f"Portfolio: equity {equity:,.2f} ({equity/initial - 1:+.2%} since start) | "
             f"cash {cash:,.2f} ({cash/equity if equity else 0:.1%})\n"
             f"Positions: {', '.join(pos) if pos else 'none'}")
+
+MASKS = ("none", "tickers", "tickers+dates", "full")
+
+def check_mask(mask: str, # a masking mode
+              ) -> str:
+    "`mask` if it is one of `MASKS`, else a clear error."
+    if mask not in MASKS: raise ValueError(f"Unknown mask {mask!r}; choose one of {MASKS}")
+    return mask
+
+def symbol_aliases(n: int, # symbols in the episode
+                   seed: int, # the episode's alias seed (stable within an episode)
+                  ) -> list[str]:
+    "Per-episode aliases `S01 .. Snn` in a seeded order, so an alias says nothing about which stock it is."
+    return [f"S{k + 1:02d}" for k in np.random.default_rng(seed).permutation(n)]
 
 def render_observation(cube: MarketCube, # the market cube
                        t: int, # day index in the cube (the close just seen)
@@ -82,14 +104,23 @@ def render_observation(cube: MarketCube, # the market cube
                        cash: float, # cash
                        equity: float, # cash plus the positions at day `t`'s close
                        initial: float, # the episode's initial cash
+                       mask: str = "none", # one of `MASKS`: what the text hides (tickers, dates, price levels)
+                       aliases: list | None = None, # the names shown when tickers are masked (`symbol_aliases`)
+                       start: int | None = None, # the episode's first day (relative days, rebased prices)
                       ) -> str:
-    "The full text observation of day `t` for the symbols `idx` of `cube`."
+    "The full text observation of day `t` for the symbols `idx` of `cube` (masked as `mask` says)."
+    check_mask(mask)
+    if mask != "none" and (aliases is None or len(aliases) != len(idx)):
+        raise ValueError(f"mask {mask!r} needs one alias per symbol, got {aliases!r}")
+    if mask in ("tickers+dates", "full") and start is None: raise ValueError(f"mask {mask!r} needs the episode start")
     prices = cube.close[t, idx]
-    symbols = [cube.symbols[i] for i in idx]
-    market = "\n".join(market_line(cube, t, i) for i in idx)
+    names = [cube.symbols[i] for i in idx] if mask == "none" else list(aliases)
+    base = cube.close[start, idx] if mask == "full" else [None] * len(idx)
+    market = "\n".join(market_line(cube, t, i, None if mask == "none" else n, b) for i, n, b in zip(idx, names, base))
     head = f"Decision {step + 1} of {n_steps}" if step < n_steps else "Episode over"
-    return (f"{head} | {cube.date_str[t]}\n"
-            f"{portfolio_lines(symbols, qty, prices, cash, equity, initial)}\n"
+    day = cube.date_str[t] if mask in ("none", "tickers") else f"day {t - start}"
+    return (f"{head} | {day}\n"
+            f"{portfolio_lines(names, qty, prices, cash, equity, initial, shares=mask != 'full')}\n"
             f"Market at the close:\n{market}\n"
             f"Orders fill at the next open. Answer with one action per line: "
             f"BUY SYMBOL FRACTION, SELL SYMBOL FRACTION or HOLD.")
@@ -175,6 +206,13 @@ def parse_action(text, # a completion (reasoning and all); anything but a string
     if n_orders == 0 and not out.hold and not out.errors: out.errors.append("no action found")
     if out.errors: out.fractions[:] = 0.0   # rule 4: a malformed answer is a HOLD
     return out
+
+PARSE_ERROR_REASONS = ("unknown or missing symbol", "bad size", "no action found", "not text")
+
+def error_reason(error: str, # one of `ParsedAction.errors`
+                ) -> str:
+    "The error's reason, one of `PARSE_ERROR_REASONS` (the message without the offending line)."
+    return next((r for r in PARSE_ERROR_REASONS if r in error), "other")
 
 def decided_actions(text, # a completion (reasoning and all)
                     symbols: list[str], # the episode's symbols

@@ -14,17 +14,17 @@ from .core import Config
 from .data import split_bounds
 from .decisions import ORACLE_HORIZONS, decision_state, grpo_prompt_set, primary_action, rollout_decisions
 from .env import TradingEnv
-from .labeling import (ACTIONS, DEFAULT_ACTION_MIX, REGIMES, answer_text, balance, feasible_action,
-                              indicator_votes)
+from .labeling import (ACTIONS, DEFAULT_ACTION_MIX, REGIMES, answer_text, balance,
+                              indicator_votes, rule_actions)
 from .prompts import chat_messages, decided_actions, parse_action
 from .reasoning import rule_reasoning
 from .teachers import Teacher, TemplateTeacher, teacher_from_env, teacher_requests
 from .tracking import run_record
 
 # %% auto #0
-__all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'CERTAINTY', 'dataset_size', 'split_completion', 'is_structured',
-           'stated_decision', 'leak_flags', 'example_quality', 'quality_summary', 'distill', 'template_orders',
-           'build_dataset', 'build_datasets']
+__all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'CERTAINTY', 'QUALITY_KEYS', 'BY_CONSTRUCTION', 'dataset_size',
+           'split_completion', 'is_structured', 'stated_decision', 'leak_flags', 'example_quality', 'quality_summary',
+           'distill', 'template_orders', 'quality_before_columns', 'build_dataset', 'build_datasets']
 
 # %% ../nbs/14_training_data.ipynb #bb204d3d
 GENERATOR_VERSION = "1.1.0"   # 1.1.0: compact template reasoning in the smoke profile
@@ -145,7 +145,7 @@ def distill(st: pd.DataFrame, # candidates (`decision_state` rows with an `actio
     want = st.iloc[:n]["action"].value_counts().to_dict()
     queue = {a: list(st.index[st.action == a]) for a in want}
     pos = {a: 0 for a in want}
-    kept, rejected = [], {"teacher_failed": 0, "unstructured": 0, "disagrees": 0, "leak": 0}
+    kept, rejected, before = [], {"teacher_failed": 0, "unstructured": 0, "disagrees": 0, "leak": 0}, []
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -168,6 +168,7 @@ def distill(st: pd.DataFrame, # candidates (`decision_state` rows with an `actio
             completion = f"<think>\n{text.strip()}\n</think>\n{r[label_col]}"
             q = example_quality(completion, r[label_col], r.symbols, r.prompt_text, r.date, any(r.conflict),
                                 r.get("label"), _future_prices(cube, r.t, r.idx))
+            before.append(q)                         # every teacher answer, before any rejection
             if not q["structured"]: rejected["unstructured"] += 1; continue
             if not q["label_agreement"]: rejected["disagrees"] += 1; continue
             if q["leaks"]: rejected["leak"] += 1; continue
@@ -176,7 +177,7 @@ def distill(st: pd.DataFrame, # candidates (`decision_state` rows with an `actio
     if bar is not None: bar.close()
     out = st.loc[[j for j, _ in kept]].reset_index(drop=True)
     return out, dict(rejected=rejected, n_rejected=sum(rejected.values()), teacher=teacher.name,
-                     teacher_stats=dict(teacher.stats))
+                     teacher_stats=dict(teacher.stats), before=before)
 
 # %% ../nbs/14_training_data.ipynb #361c7682
 def template_orders(features: list, # per symbol: raw `FEATURES` on day t
@@ -185,13 +186,10 @@ def template_orders(features: list, # per symbol: raw `FEATURES` on day t
                     symbols: list, # the observation's symbols
                    ) -> tuple[list[str], str]:
     "The v2 rule: indicator consensus -> action (size by strength), made feasible; (actions, answer text)."
-    acts, orders = [], []
-    for f, h, s in zip(features, held, symbols):
-        net = int(indicator_votes(np.asarray(f)).sum())
-        a = "BUY" if net >= 2 else "SELL" if net <= -2 else "HOLD"
-        a = feasible_action(a, h, cash_share)
-        size = (0.5 if net >= 3 else 0.25) if a == "BUY" else (1.0 if net <= -3 else 0.5)
-        acts.append(a); orders.append((a, s, size))
+    net = indicator_votes(np.asarray(features, float)).sum(-1)
+    acts = rule_actions(np.asarray(features, float), np.asarray(held, bool), cash_share)
+    orders = [(a, s, (0.5 if n >= 3 else 0.25) if a == "BUY" else (1.0 if n <= -3 else 0.5))
+              for a, s, n in zip(acts, symbols, net)]
     return acts, answer_text(orders)
 
 def _with_target(st: pd.DataFrame, targets: list[str], target_actions: list[list[str]]) -> pd.DataFrame:
@@ -252,7 +250,8 @@ def _build_sft(cfg: Config, name: str, n: int, teacher: Teacher | None, cube,
         b, ib = distill(multi, n - n1, teacher, cube, "target", "target_actions", progress=progress)
         rej = {k: ia["rejected"][k] + ib["rejected"][k] for k in ia["rejected"]}
         return pd.concat([a, b], ignore_index=True), dict(rejected=rej, n_rejected=sum(rej.values()),
-                                                        teacher=teacher.name, teacher_stats=dict(teacher.stats))
+                                                        teacher=teacher.name, teacher_stats=dict(teacher.stats),
+                                                        before=ia["before"] + ib["before"])
     raise ValueError(f"Unknown SFT dataset {name!r}")
 
 # %% ../nbs/14_training_data.ipynb #4db67717
@@ -286,6 +285,21 @@ def _write_card(path: Path, card: dict):
     lines += ["", "Run record: `" + json.dumps(card["run_record"], default=str) + "`", ""]
     (path/"README.md").write_text("\n".join(lines))
 
+QUALITY_KEYS = ("structured_pct", "risk_pct", "conflict_pct", "label_agreement_pct", "oracle_agreement_pct")
+BY_CONSTRUCTION = {"rule": "rule reasoning written from the label: structure and agreement by construction",
+                   "template": "template teacher: every reasoning states the label's votes; quality by construction",
+                   None: "prompts only: no reasoning to measure"}
+
+def quality_before_columns(info: dict, # `_build_sft`'s info: `quality_before`, `n_outputs`, `rejected`, `teacher`
+                          ) -> dict:
+    "The results-row columns for the quality of every teacher answer before rejection, and why answers were rejected."
+    before, n_out = info.get("quality_before") or {}, info.get("n_outputs") or 0
+    out = {f"{k}_before": before.get(k) for k in QUALITY_KEYS}
+    out["rejection_rate"] = info.get("n_rejected", 0) / n_out if n_out else float("nan")
+    out.update({f"rejected_{k}": v for k, v in (info.get("rejected") or {}).items()})
+    out["quality_note"] = BY_CONSTRUCTION.get(info.get("teacher"), "measured on the teacher's answers")
+    return out
+
 def build_dataset(cfg: Config, # the run's config (profile sizes, seed, `datasets_dir`)
                   name: str, # one of `DATASET_NAMES`
                   n: int | None = None, # examples (default: the profile's size)
@@ -312,6 +326,10 @@ def build_dataset(cfg: Config, # the run's config (profile sizes, seed, `dataset
         q = pd.DataFrame([example_quality(r.completion, r.target, r.symbols, r.prompt_text, r.date, any(r.conflict),
                                           r.label, _future_prices(cube, r.t, r.idx)) for r in rows.itertuples()])
         summary = quality_summary(q)
+        # quality of every teacher answer before rejection (a dataset without a filter: what it kept)
+        pre = pd.DataFrame(info["before"]) if info.get("before") else q
+        info.update(quality_before=quality_summary(pre), n_outputs=len(pre) + info.get("rejected", {}).get(
+            "teacher_failed", 0))
         ds = Dataset.from_dict(dict(
             messages=[chat_messages(o, c) for o, c in zip(rows.prompt_text, rows.completion)],
             date=rows.date.tolist(), symbols=rows.symbols.tolist(), task=rows.task.tolist(),
@@ -328,7 +346,7 @@ def build_dataset(cfg: Config, # the run's config (profile sizes, seed, `dataset
                **{k: summary.get(k) for k in ("structured_pct", "risk_pct", "conflict_pct", "label_agreement_pct",
                                               "oracle_agreement_pct", "leak_flags", "mean_chars")},
                n_rejected=info.get("n_rejected", 0), teacher=info.get("teacher"), seconds=round(secs, 2),
-               generator_version=GENERATOR_VERSION)
+               generator_version=GENERATOR_VERSION, **quality_before_columns(info))
     row.update({k: v for k, v in run_record(cfg, None).items() if k not in row})
     return ds, row
 
