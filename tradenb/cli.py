@@ -136,7 +136,7 @@ def compare(agent_a: str = typer.Argument(..., help="agent A (any name `evaluate
     except (OSError, ValueError) as e: raise typer.BadParameter(str(e))   # unknown name, missing file, no hub
     n = episodes or min(cfg.n_eval_episodes_lm if getattr(a, "is_lm", False) else cfg.n_eval_episodes
                         for a, _ in agents)
-    es = episode_set(cfg, task, split, n)
+    es = episode_set(cfg, task, split, n, save=episodes is None)   # only the profile's sets are pinned in data/
     eps = [evaluate_agent(a, cfg, task, split, model=m, track=track, es=es)[1] for a, m in agents]
     r = paired_difference(eps[0], eps[1], seed=cfg.seed)
     typer.echo(f"{agents[0][0].name} - {agents[1][0].name} on {task}/{split}, {r['n_episodes']} paired episodes: "
