@@ -213,8 +213,9 @@ def score_checkpoints(cfg: Config, # the run's config (episode sets, device)
         step = 0 if ck is None else step_of(ck)
         row, _ = evaluate_agent(LLMAgent(model, tok, name=f"{name} step {step}"), cfg, task, split, es=es, track=False)
         rows.append(dict(step=step, checkpoint=str(ck) if ck else str(base), loss=loss_at.get(step, math.nan),
-                         **{k: row[k] for k in ("score_mean", "score_ci_low", "score_ci_high", "return_mean",
-                                                "hold_share", "parse_error_rate")}))
+                         **{k: row[k] for k in ("score_mean", "score_ci_low", "score_ci_high", "score_v1_mean",
+                                                "return_mean", "hold_share", "parse_error_rate", "decision_accuracy",
+                                                "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate")}))
     return pd.DataFrame(rows)
 
 def select_best(table: pd.DataFrame, # `score_checkpoints`' table
