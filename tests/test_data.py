@@ -5,7 +5,7 @@ import pytest
 
 from tradenb.core import Config, sha256_file
 from tradenb.data import (PANEL_COLUMNS, SPLITS, DataError, check_splits, load_panel,
-                          panel_from_yahoo_csvs, proportional_splits, shipped_panel_path, split_mask)
+                          panel_from_yahoo_csvs, proportional_splits, shipped_panel_path, split_mask, validate_panel)
 
 
 def test_shipped_panels_match_provenance(panel):
@@ -96,3 +96,10 @@ def test_proportional_splits_do_not_overlap():
     check_splits(s)
     with pytest.raises(ValueError, match="overlap"):
         check_splits({"train": (None, "2021-01-01"), "val": ("2020-06-01", None)})
+
+
+def test_duplicate_column_names_are_named(small_panel):
+    "Two columns that are the same after case and space folding ('Close' and 'close ') are an error naming both."
+    raw = small_panel.rename(columns={"close": "Close"}).assign(**{"close ": small_panel.close})
+    with pytest.raises(DataError, match=r"duplicate column name\(s\) \['close'\].*'Close'.*'close '"):
+        validate_panel(raw, "prices.csv")

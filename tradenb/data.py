@@ -45,6 +45,9 @@ def validate_panel(raw: pd.DataFrame, # long-format OHLCV rows with `PANEL_COLUM
     "Check `raw` against the panel format; return a clean, typed panel sorted by (symbol, date)."
     if len(raw) == 0: raise DataError(f"{source}: the panel is empty (no rows)")
     df = raw.rename(columns=lambda c: str(c).strip().lower())
+    if dup := sorted({c for c in df.columns if list(df.columns).count(c) > 1}):
+        names = [str(c) for c in raw.columns if str(c).strip().lower() in dup]
+        raise DataError(f"{source}: duplicate column name(s) {dup} (as given: {names}); each column must appear once")
     missing = [c for c in PANEL_COLUMNS if c not in df.columns]
     if missing: raise DataError(f"{source}: missing column(s) {missing}; found {list(raw.columns)}")
     df = df[PANEL_COLUMNS].reset_index(drop=True)
