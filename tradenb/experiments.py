@@ -251,6 +251,8 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                score_diff_vs_hold_ci_high=vs_hold["diff_ci_high"],
                **{k: res[k] for k in res if k.endswith("_accuracy") or k in ("trade_rate", "fill_rate")
                   or (k.startswith("parse_") and k.endswith("_rate"))},
+               **{k: res[k] for k in ("excess_vs_buy_and_hold_mean", "exposure_mean", "beta_mean", "alpha_mean",
+                                      "r2_mean")},
                hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], kl_final=info.get("kl_final"),
                frac_reward_zero_std_mean=info.get("frac_reward_zero_std_mean"), hold_collapse=info.get("hold_collapse"),
                raft_funnel=json.dumps(info["funnel"]) if "funnel" in info else None,
