@@ -123,6 +123,7 @@ def train_raft(cfg: Config, # the run's config (device, tracking)
         from tradenb.tracking import log_run
         res["mlflow_run_id"] = log_run(
             cfg, "raft", f"raft-{Path(output_dir).name}", params={**asdict(raft), "model_path": str(model_path)},
-            metrics={**funnel, **({"best_val_score": res["best_val_score"]} if "best_val_score" in res else {})},
+            metrics={**{k: v for k, v in funnel.items() if k != "rule"},   # the rule is a param, not a metric
+                     **({"best_val_score": res["best_val_score"]} if "best_val_score" in res else {})},
             record=run_record(cfg, raft.task))
     return res

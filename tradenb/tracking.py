@@ -57,6 +57,8 @@ def log_run(cfg: Config, # the run's config (the tracking URI)
     mlflow.set_experiment(experiment)
     with mlflow.start_run(run_name=run_name) as run:
         if params: mlflow.log_params({k: str(v)[:500] for k, v in params.items()})
+        if bad := [k for k, v in (metrics or {}).items() if v is not None and isinstance(v, (str, bytes, dict, list))]:
+            raise TypeError(f"metric(s) {bad} of run {run_name!r} are not numbers: log them as params")
         if metrics: mlflow.log_metrics({k: float(v) for k, v in metrics.items() if v is not None})
         for k, vs in (step_metrics or {}).items():
             for i, v in enumerate(vs): mlflow.log_metric(k, float(v), step=i)
