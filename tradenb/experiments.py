@@ -250,7 +250,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                score_diff_vs_hold=vs_hold["diff_mean"], score_diff_vs_hold_ci_low=vs_hold["diff_ci_low"],
                score_diff_vs_hold_ci_high=vs_hold["diff_ci_high"],
                **{k: res[k] for k in res if k.endswith("_accuracy") or k in ("trade_rate", "fill_rate")
-                  or (k.startswith("parse_") and k.endswith("_rate"))},
+                  or (k.startswith("parse_") and k.endswith("_rate") and k != "parse_error_rate")},
                **{k: res[k] for k in ("excess_vs_buy_and_hold_mean", "exposure_mean", "beta_mean", "alpha_mean",
                                       "r2_mean")},
                hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], kl_final=info.get("kl_final"),
