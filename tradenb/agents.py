@@ -40,6 +40,13 @@ class Agent:
             observations: list, # one observation per env
             envs: list, # the envs (possibly wrapped), in the same order
            ) -> list:
+        "One action per env; by default `decide(env)` for each, in order."
+        return [self.decide(e) for e in envs]
+
+    def decide(self,
+               env, # a `TradingEnv`, possibly wrapped
+              ):
+        "The action for one env (agents that act per env define this, or override `act`)."
         raise NotImplementedError
 
     def policy(self,
@@ -68,35 +75,25 @@ class BuyAndHoldAgent(HoldAgent):
 class RandomAgent(Agent):
     "Uniformly random orders (a floor for any learner)."
     name, stochastic = "Random", True
-    def act(self,
-            observations, # one observation per env (unused)
-            envs, # the envs, possibly wrapped
-           ):
-        out = []
-        for e in envs:
-            u = e.unwrapped
-            if self.obs_mode == "numeric":
-                out.append(self.rng.uniform(-1, 1, u.spec_task.n_symbols).astype(np.float32)); continue
-            sym = u.action_symbols[self.rng.integers(len(u.symbols))]
-            out.append(self.rng.choice(["HOLD", f"BUY {sym} {self.rng.uniform(0.1, 1):.2f}", f"SELL {sym} 1.0"]))
-        return out
+    def decide(self,
+               env, # a `TradingEnv`, possibly wrapped
+              ):
+        u = env.unwrapped
+        if self.obs_mode == "numeric": return self.rng.uniform(-1, 1, u.spec_task.n_symbols).astype(np.float32)
+        sym = u.action_symbols[self.rng.integers(len(u.symbols))]
+        return self.rng.choice(["HOLD", f"BUY {sym} {self.rng.uniform(0.1, 1):.2f}", f"SELL {sym} 1.0"])
 
 # %% ../nbs/07_agents.ipynb #69008d27
 class ChurnAgent(Agent):
     "Zero skill, maximal activity: buys everything with all its cash one day, sells everything the next."
     name = "Churner"
-    def act(self,
-            observations, # one observation per env (unused)
-            envs, # the envs, possibly wrapped
-           ):
-        out = []
-        for e in envs:
-            u = e.unwrapped
-            sell = u.step_count % 2 == 1
-            if self.obs_mode == "numeric": out.append(np.full(u.action_space.shape, -1.0 if sell else 1.0, np.float32))
-            else: out.append("\n".join(f"SELL {s} 1.0" if sell else f"BUY {s} {1 / len(u.symbols):.6f}"
-                                       for s in u.action_symbols))
-        return out
+    def decide(self,
+               env, # a `TradingEnv`, possibly wrapped
+              ):
+        u = env.unwrapped
+        sell = u.step_count % 2 == 1
+        if self.obs_mode == "numeric": return np.full(u.action_space.shape, -1.0 if sell else 1.0, np.float32)
+        return "\n".join(f"SELL {s} 1.0" if sell else f"BUY {s} {1 / len(u.symbols):.6f}" for s in u.action_symbols)
 
 # %% ../nbs/07_agents.ipynb #db9c0230
 class RSIRuleAgent(Agent):
@@ -123,12 +120,6 @@ class RSIRuleAgent(Agent):
         lines = [f"SELL {s} 1.0" for s in np.array(u.action_symbols)[sell]]
         if buy.any(): lines += [f"BUY {s} {self.buy_fraction / buy.sum():.4f}" for s in np.array(u.action_symbols)[buy]]
         return "\n".join(lines) or "HOLD"
-
-    def act(self,
-            observations, # one observation per env (unused: the rules read the env)
-            envs, # the envs, possibly wrapped
-           ):
-        return [self.decide(e) for e in envs]
 
 # %% ../nbs/07_agents.ipynb #8d90d73f
 from dataclasses import dataclass, asdict
