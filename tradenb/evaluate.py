@@ -21,11 +21,11 @@ from .labeling import ACTIONS, feasible_action, oracle_actions, oracle_classes, 
 from .prompts import PARSE_ERROR_REASONS
 
 # %% auto #0
-__all__ = ['RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet', 'episode_set_path',
-           'episode_set', 'decision_record', 'decision_counts', 'decision_metrics', 'play_episodes', 'bootstrap_ci',
-           'summarize', 'evaluate_agent', 'paired_difference', 'with_paired_differences', 'rl_agent_path',
-           'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines', 'evaluate_all',
-           'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard']
+__all__ = ['PARSE_KEYS', 'RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet',
+           'episode_set_path', 'episode_set', 'decision_record', 'decision_counts', 'decision_metrics', 'play_episodes',
+           'bootstrap_ci', 'summarize', 'evaluate_agent', 'paired_difference', 'with_paired_differences',
+           'rl_agent_path', 'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines',
+           'evaluate_all', 'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard']
 
 # %% ../nbs/09_evaluate.ipynb #bd6fbea0
 @dataclass
@@ -90,6 +90,8 @@ def decision_record(env, # a `TradingEnv` (possibly wrapped) before its step
     u = env.unwrapped
     return dict(day=u.cube_day, held=u.portfolio.qty > 0, cash_share=u.portfolio.cash / u.equity_curve[-1])
 
+PARSE_KEYS = {r: f"parse_{r.replace(' ', '_')}" for r in PARSE_ERROR_REASONS}   # reason -> its count column
+
 def decision_counts(env, # the `TradingEnv` (possibly wrapped) that played the episode
                     records: list[dict], # one `decision_record` per step, with the step's `info` as `info`
                    ) -> dict:
@@ -98,7 +100,7 @@ def decision_counts(env, # the `TradingEnv` (possibly wrapped) that played the e
     idx = u.symbol_indices
     classes = oracle_classes(u.cube, u.split, u.in_split)
     out = dict(n_decided=0, n_labelled=0, n_correct=0, n_rule_correct=0, label_BUY=0, label_SELL=0, label_HOLD=0,
-               n_orders=0, n_fills=0, **{f"parse_{r.replace(' ', '_')}": 0 for r in PARSE_ERROR_REASONS})
+               n_orders=0, n_fills=0, **{k: 0 for k in PARSE_KEYS.values()})
     for rec in records:
         info = rec["info"]
         decided = np.array(["SELL", "HOLD", "BUY"], object)[np.asarray(info["signs"]) + 1]
@@ -113,7 +115,7 @@ def decision_counts(env, # the `TradingEnv` (possibly wrapped) that played the e
         out["n_rule_correct"] += int((decided == np.array(rule, object)).sum())
         out["n_orders"] += info["n_orders"]; out["n_fills"] += info["n_trades"]
         for r in info["parse_reasons"]:
-            key = f"parse_{r.replace(' ', '_')}"
+            key = PARSE_KEYS.get(r, "parse_other")
             out[key] = out.get(key, 0) + 1
     return out
 
@@ -128,9 +130,7 @@ def decision_metrics(episodes: pd.DataFrame, # per-episode results with `decisio
                rule_accuracy=float(tot["n_rule_correct"] / tot["n_decided"]),
                trade_rate=float(1 - episodes["hold_share"].mean()),
                fill_rate=float(tot["n_fills"] / tot["n_orders"]) if tot["n_orders"] else np.nan)
-    for r in PARSE_ERROR_REASONS:
-        key = f"parse_{r.replace(' ', '_')}"
-        out[f"{key}_rate"] = float(tot.get(key, 0) / decisions)
+    for key in PARSE_KEYS.values(): out[f"{key}_rate"] = float(tot.get(key, 0) / decisions)
     return out
 
 def play_episodes(agent: Agent, # the agent (its `obs_mode` picks the observation mode)
