@@ -16,12 +16,15 @@ from tradenb.grpo_rewards import (REWARD_NAMES, check_prompt_set, format_reward,
 
 SYMS = ["RELIANCE", "TCS"]
 FUNCS = dict(zip(REWARD_NAMES, reward_funcs()))
-BOUNDS = dict(format=(-1, 0), reasoning=(0, 1), trading=(-1, 1), prediction=(-1, 1), mix=(-1, 1), hold_penalty=(-1, 0))
+BOUNDS = dict(format=(-1, 0), reasoning=(0, 1), trading=(-1, 1), prediction=(-1, 1), mix=(-1, 1), hold_penalty=(-1, 0),
+              price_change=(-10, 10), format_pm=(-1, 1), hold_progressive=(-1, 0), signal_agreement=(-1, 1))
 
 
-def cols(n, r=(0.02, -0.01), h=(0.05, -0.03), vol=(0.01, 0.02), sig=(1, -1), syms=SYMS):
+def cols(n, r=(0.02, -0.01), h=(0.05, -0.03), vol=(0.01, 0.02), sig=(1, -1), syms=SYMS, held=True, cash=0.5):
+    "Reward columns for n completions; every symbol held (so a SELL executes) unless `held=False`."
     return dict(symbols=[list(syms)] * n, next_return=[list(r)] * n, horizon_return=[list(h)] * n,
-                volatility=[list(vol)] * n, signal=[list(sig)] * n)
+                volatility=[list(vol)] * n, signal=[list(sig)] * n, held=[[held] * len(syms)] * n,
+                cash_share=[cash] * n)
 
 
 def msgs(texts):
@@ -71,8 +74,9 @@ def test_broken_answers_fail_the_format_gate_and_earn_nothing_else():
               "\x00\ufffd☃" * 100]
     out = all_rewards(msgs(broken), **cols(len(broken)))
     assert out["format"] == [-1.0] * len(broken)
-    for name in ("reasoning", "trading", "prediction", "mix", "hold_penalty"):
+    for name in ("reasoning", "trading", "prediction", "mix", "hold_penalty", "price_change", "hold_progressive"):
         assert out[name] == [0.0] * len(broken), name
+    assert out["format_pm"] == out["signal_agreement"] == [-1.0] * len(broken)
 
 
 FORMAT_ONLY = ["HOLD", "<think>trend up, RSI momentum rising, volatility risk moderate</think>\nHOLD", "Action: HOLD",
@@ -145,6 +149,23 @@ def test_hold_penalty_only_when_indicators_clearly_signal():
     assert hold_penalty_reward(["junk"], **cols(1, sig=(1, 1))) == [0.0]   # the format gate handles junk
 
 
+@given(side=st.sampled_from(["BUY", "SELL"]), frac=st.floats(0.05, 1.0), r=st.floats(-0.2, 0.2),
+       held=st.booleans(), cash=st.sampled_from([0.0, 0.5]), sig=st.sampled_from([-1, 0, 1]))
+@settings(max_examples=80, deadline=None)
+def test_rewards_score_orders_as_the_env_executes_them(side, frac, r, held, cash, sig):
+    "A SELL of an unheld stock or a BUY without cash executes nothing: every reward scores it exactly as a HOLD."
+    c = cols(1, r=(r,), h=(r,), vol=(0.01,), sig=(sig,), syms=["RELIANCE"], held=held, cash=cash)
+    order, hold = all_rewards([f"{side} RELIANCE {frac:.2f}"], **c), all_rewards(["HOLD"], **c)
+    void = (side == "SELL" and not held) or (side == "BUY" and cash == 0.0)
+    for name in ("trading", "prediction", "mix", "hold_penalty", "price_change", "hold_progressive",
+                 "signal_agreement"):
+        if void: assert order[name] == hold[name], name
+    if not void and abs(r) > 1e-9:
+        assert np.sign(order["price_change"][0]) == np.sign(r) * (1 if side == "BUY" else -1)
+    # the HOLD penalty only counts signals one can act on: a down signal on an unheld stock is no reason to trade
+    if sig == -1 and not held: assert hold["hold_penalty"] == [0.0]
+
+
 def test_reasoning_quality():
     good = "<think>trend up, RSI momentum rising, volatility risk moderate</think>\nBUY RELIANCE 0.5"
     r = reasoning_reward([good, "<think>trend up and more trend words here</think>\nHOLD", "<think></think>\nHOLD",
@@ -170,6 +191,8 @@ def test_malformed_columns_raise_naming_the_column():
         format_reward(["HOLD"] * 2, symbols=[SYMS])
     with pytest.raises(ValueError, match="signal"):
         hold_penalty_reward(["HOLD"] * 2, **{**c, "signal": None})
+    with pytest.raises(ValueError, match="held"):
+        trading_reward(["HOLD"] * 2, **{k: v for k, v in c.items() if k != "held"})
 
 
 def test_prompt_set_schema_and_its_checks():

@@ -8,7 +8,8 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from tradenb.core import Config
 from tradenb.env import TradingEnv
-from tradenb.lm import TinyLMConfig, build_tiny_lm, load_lm, pretraining_conversations
+from tradenb.lm import (ANALYST_PROMPT, TinyLMConfig, build_tiny_lm, check_tiny_lm, load_lm, pretraining_conversations,
+                        qwen25_chat_template)
 from tradenb.prompts import SYSTEM_PROMPT, chat_messages, parse_action
 
 from conftest import SMALL_TINY
@@ -31,7 +32,7 @@ def test_round_trip_ids_and_logits(tiny_dir):
     again = AutoModelForCausalLM.from_pretrained(tiny_dir)
     x = torch.tensor([ids[:200]])
     with torch.no_grad(): assert torch.allclose(model(x).logits, again(x).logits)
-    assert "<think>" in tok.get_vocab() and "{% generation %}" in tok.chat_template
+    assert "<think>" in tok.get_vocab() and tok.chat_template == qwen25_chat_template()
 
 
 def test_build_is_deterministic(tiny_dir, tmp_path):
@@ -48,12 +49,34 @@ def test_load_lm_errors_clearly():
         with pytest.raises(RuntimeError, match="CUDA"): load_lm("tiny", Config(device="cuda"))
 
 
-def test_pretraining_conversations_are_chats_with_reasoning_and_a_parseable_answer():
-    convs = pretraining_conversations(12, seed=3)
-    assert convs == pretraining_conversations(12, seed=3) and convs != pretraining_conversations(12, seed=4)
+def test_pretraining_conversations_describe_named_stocks_without_the_answer_format():
+    convs = pretraining_conversations(12, seed=3, format_share=0.0)
+    assert convs == pretraining_conversations(12, seed=3, format_share=0.0)
+    assert convs != pretraining_conversations(12, seed=4, format_share=0.0)
     for sysm, user, asst in convs:
-        assert (sysm["content"], user["role"], asst["role"]) == (SYSTEM_PROMPT, "user", "assistant")
-        think, answer = asst["content"].split("\n</think>\n")
-        assert think.startswith("<think>\nTrend: ") and "\nDecision: " in think
+        assert (sysm["content"], user["role"], asst["role"]) == (ANALYST_PROMPT, "user", "assistant")
         symbols = [l.split(":")[0] for l in user["content"].splitlines() if ": close " in l]
-        assert symbols and not parse_action(answer, symbols).parse_error
+        named = user["content"].rsplit("\nDescribe ", 1)[1].rstrip(".").split(", ")
+        assert set(named) <= set(symbols) and [l.split(":")[0] for l in asst["content"].splitlines()] == named
+        assert parse_action(asst["content"], symbols).parse_error      # never an answer in the trading format
+        assert SYSTEM_PROMPT not in user["content"]
+    mixed = pretraining_conversations(200, seed=3)
+    share = sum(c[0]["content"] == SYSTEM_PROMPT for c in mixed) / len(mixed)
+    assert 0.08 < share < 0.25                                          # FORMAT_SHARE = 0.15 of format chats
+
+
+def test_the_shipped_base_is_what_its_command_builds():
+    "The first pretraining steps of `make tiny`, re-run here, give exactly the shipped model's recorded losses."
+    shipped = Config().models_dir/"tiny"
+    rec = json.loads((shipped/"tradenb_tiny.json").read_text())
+    assert len(rec["losses"]) == rec["config"]["steps"] and rec["command"].startswith("make tiny")
+    assert check_tiny_lm(shipped, Config(), k=2) == rec["losses"][:2]
+
+
+def test_shipped_base_meets_the_shape_contract():
+    model, tok = load_lm("tiny", Config())
+    c = model.config
+    assert c.model_type == "qwen2" and c.hidden_size % 256 == 0 and c.intermediate_size % 256 == 0
+    assert c.max_position_embeddings >= 8192
+    for t in ("<think>", "</think>", "<tool_call>", "</tool_call>"):
+        assert tok.convert_ids_to_tokens(tok(t, add_special_tokens=False)["input_ids"]) == [t]

@@ -15,8 +15,9 @@ from .prompts import parse_action
 # %% auto #0
 __all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'DEFAULT_REWARD_WEIGHTS', 'KEEP_TOKENS', 'prompt_set',
            'check_prompt_set', 'completion_text', 'parsed', 'format_reward', 'action_stats', 'reasoning_score',
-           'reasoning_reward', 'trading_reward', 'prediction_reward', 'mix_reward', 'hold_penalty_reward',
-           'decode_keeping_think', 'reward_funcs', 'total_reward']
+           'reasoning_reward', 'executed', 'trading_reward', 'prediction_reward', 'mix_reward', 'actionable',
+           'hold_penalty_reward', 'price_change_reward', 'format_pm_reward', 'hold_progressive_reward',
+           'signal_agreement_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward']
 
 # %% ../nbs/19_grpo_rewards.ipynb #a15b2cba
 PROMPT_COLUMNS = GRPO_COLUMNS   # the schema chapter 12 writes
@@ -129,10 +130,24 @@ def reasoning_reward(completions, # TRL completions
             for c, p in zip(completions, parsed(completions, symbols))]
 
 # %% ../nbs/19_grpo_rewards.ipynb #8c2ada8e
-def _z(p, returns, vols, scale: float = 1.0, min_vol: float = 1e-3) -> float:
-    "Position-weighted return over volatility; 0 for no position, unparseable answers or missing data."
-    if p.parse_error or not p.fractions.any(): return 0.0
-    f = p.fractions
+def executed(p, # a parsed completion (`parse_action`)
+             held, # per symbol: whether a position is open (the row's `held`)
+             cash_share: float = 1.0, # cash / equity (the row's `cash_share`)
+             min_cash: float = 1e-3, # below this cash share a BUY buys nothing
+            ) -> np.ndarray:
+    """The signed fractions (BUY +, SELL −) the env would execute: a SELL of an unheld stock sells nothing (no
+    shorting) and a BUY without cash buys nothing; an unparseable answer executes nothing (a counted HOLD)."""
+    if p.parse_error: return np.zeros(len(p.fractions))
+    f = np.asarray(p.fractions, dtype=float).copy()
+    h = np.asarray(held, dtype=bool)
+    if len(h) != len(f): raise ValueError(f"row has {len(h)} 'held' values for {len(f)} symbols")
+    f[(f < 0) & ~h] = 0.0
+    if not _f(cash_share) > min_cash: f[f > 0] = 0.0
+    return f
+
+def _z(f, returns, vols, scale: float = 1.0, min_vol: float = 1e-3) -> float:
+    "Position-weighted return over volatility of executed fractions `f`; 0 for no position or missing data."
+    if not f.any(): return 0.0
     if len(returns) != len(f) or len(vols) != len(f):
         raise ValueError(f"row has {len(returns)} returns and {len(vols)} volatilities for {len(f)} symbols")
     r = np.array([_f(x) for x in returns]); s = np.array([_f(x) for x in vols])
@@ -140,26 +155,34 @@ def _z(p, returns, vols, scale: float = 1.0, min_vol: float = 1e-3) -> float:
     contrib = np.where(np.isfinite(r) & np.isfinite(s), f * r / s, 0.0)
     return float(contrib.sum() / max(1.0, np.abs(f).sum()))
 
+def _executed_all(completions, symbols, kwargs) -> tuple[list, list]:
+    "(parsed, executed fractions) of every completion against its row's holdings and cash."
+    n = len(completions)
+    held = _per_row(kwargs, "held", n)
+    cash = kwargs.get("cash_share") or [1.0] * n
+    ps = parsed(completions, symbols)
+    return ps, [executed(p, h, c) for p, h, c in zip(ps, held, cash)]
+
 def trading_reward(completions, # TRL completions
                    symbols, # the dataset's `symbols` column
                    next_return, # per row, each symbol's next-day return
                    volatility, # per row, each symbol's trailing volatility
                    **kwargs) -> list[float]:
-    "tanh(1.5 z), z = position-weighted next-day return / volatility (BUY gains on a rise, SELL on a fall, HOLD 0)."
+    "tanh(1.5 z), z = executed-position-weighted next-day return / volatility (HOLD, or a SELL of nothing: 0)."
     n = len(completions)
     _per_row(dict(next_return=next_return, volatility=volatility), "next_return", n)
-    return [math.tanh(1.5 * _z(p, r, v)) for p, r, v in zip(parsed(completions, symbols), next_return, volatility)]
+    _, fs = _executed_all(completions, symbols, kwargs)
+    return [math.tanh(1.5 * _z(f, r, v)) for f, r, v in zip(fs, next_return, volatility)]
 
 def prediction_reward(completions, # TRL completions
                       symbols, # the dataset's `symbols` column
                       next_return, # per row, each symbol's next-day return
                       **kwargs) -> list[float]:
-    "+1 / -1 per traded symbol whose next move the position's sign got right / wrong, |f|-weighted; 0 without one."
+    "+1 / -1 per executed position whose next move its sign got right / wrong, |f|-weighted; 0 without one."
     _per_row(dict(next_return=next_return), "next_return", len(completions))
     out = []
-    for p, rs in zip(parsed(completions, symbols), next_return):
-        f = p.fractions
-        if p.parse_error or not f.any(): out.append(0.0); continue
+    for f, rs in zip(_executed_all(completions, symbols, kwargs)[1], next_return):
+        if not f.any(): out.append(0.0); continue
         if len(rs) != len(f): raise ValueError(f"column 'next_return' has {len(rs)} values for {len(f)} symbols")
         r = np.array([_f(x) for x in rs])
         ok = (f != 0) & np.isfinite(r)
@@ -180,25 +203,81 @@ def mix_reward(completions, # TRL completions
         _per_row({c: v}, c, n)
     hs = _per_row(dict(horizon=horizon), "horizon", n) if isinstance(horizon, (list, tuple)) else [horizon] * n
     hs = [h if math.isfinite(_f(h)) and _f(h) > 0 else 1 for h in hs]
-    return [step_weight * math.tanh(1.5 * _z(p, r, v))
-            + (1 - step_weight) * math.tanh(1.5 * _z(p, hr, v, math.sqrt(_f(h))))
-            for p, r, hr, v, h in zip(parsed(completions, symbols), next_return, horizon_return, volatility, hs)]
+    return [step_weight * math.tanh(1.5 * _z(f, r, v))
+            + (1 - step_weight) * math.tanh(1.5 * _z(f, hr, v, math.sqrt(_f(h))))
+            for f, r, hr, v, h in zip(_executed_all(completions, symbols, kwargs)[1], next_return, horizon_return,
+                                      volatility, hs)]
+
+def actionable(signal, # per symbol, the indicator consensus (-1/0/+1)
+               held, # per symbol, whether a position is open
+               cash_share: float = 1.0, # cash / equity
+              ) -> np.ndarray:
+    "Per symbol: a clear signal the env lets one act on (+1 with cash to buy, -1 with a position to sell)."
+    s = np.nan_to_num(np.array([_f(x) for x in signal]))
+    h = np.asarray(held, dtype=bool)
+    return ((s >= 1) & (_f(cash_share) > 1e-3)) | ((s <= -1) & h)
 
 def hold_penalty_reward(completions, # TRL completions
                         symbols, # the dataset's `symbols` column
                         signal, # per row, each symbol's indicator consensus (-1/0/+1)
                         **kwargs) -> list[float]:
-    "−(share of symbols with a clear signal) for an answer that takes no position; 0 for a position or a parse error."
-    _per_row(dict(signal=signal), "signal", len(completions))
+    """−(share of symbols with an actionable clear signal) for an answer that executes nothing (a HOLD, or a SELL
+    of an unheld stock); 0 for an executed position or a parse error (the format reward handles those)."""
+    n = len(completions)
+    _per_row(dict(signal=signal), "signal", n)
+    cash = kwargs.get("cash_share") or [1.0] * n
+    ps, fs = _executed_all(completions, symbols, kwargs)
     out = []
-    for p, sig in zip(parsed(completions, symbols), signal):
-        if p.parse_error or p.fractions.any(): out.append(0.0); continue
-        s = np.array([_f(x) for x in sig])
-        out.append(-float(np.mean(np.abs(np.nan_to_num(s)) >= 1)) if len(s) else 0.0)
+    for p, f, sig, h, c in zip(ps, fs, signal, kwargs["held"], cash):
+        if p.parse_error or f.any() or not len(sig): out.append(0.0); continue
+        out.append(-float(np.mean(actionable(sig, h, c))))
+    return out
+
+# %% ../nbs/19_grpo_rewards.ipynb #577b5ae6
+def price_change_reward(completions, # TRL completions
+                        symbols, # the dataset's `symbols` column
+                        next_return, # per row, each symbol's next-day return
+                        **kwargs) -> list[float]:
+    "v1: 10 · Σ (executed signed fraction × next-day return); HOLD, a SELL of nothing or junk: 0."
+    _per_row(dict(next_return=next_return), "next_return", len(completions))
+    return [10.0 * float(np.nansum(f * np.array([_f(x) for x in r]))) if f.any() else 0.0
+            for f, r in zip(_executed_all(completions, symbols, kwargs)[1], next_return)]
+
+def format_pm_reward(completions, # TRL completions
+                     symbols, # the dataset's `symbols` column
+                     **kwargs) -> list[float]:
+    "v2: +1 when the answer parses cleanly, -1 otherwise."
+    return [-1.0 if p.parse_error else 1.0 for p in parsed(completions, symbols)]
+
+def hold_progressive_reward(completions, # TRL completions (the whole batch: the penalty reads its HOLD share)
+                            symbols, # the dataset's `symbols` column
+                            threshold: float = 0.65, # HOLD share of the batch above which HOLDs are penalised
+                            **kwargs) -> list[float]:
+    "v2: each executed-nothing answer gets −(h − threshold)/(1 − threshold) when the batch's HOLD share h > threshold."
+    ps, fs = _executed_all(completions, symbols, kwargs)
+    idle = [not p.parse_error and not f.any() for p, f in zip(ps, fs)]
+    h = float(np.mean(idle)) if idle else 0.0
+    pen = -(h - threshold) / (1 - threshold) if h > threshold else 0.0
+    return [pen if i else 0.0 for i in idle]
+
+def signal_agreement_reward(completions, # TRL completions
+                            symbols, # the dataset's `symbols` column
+                            signal, # per row, each symbol's indicator consensus (-1/0/+1)
+                            **kwargs) -> list[float]:
+    "Positive control: share of symbols whose executed action is the v2 rule's on the prompt; -1 when unparseable."
+    n = len(completions)
+    _per_row(dict(signal=signal), "signal", n)
+    cash = kwargs.get("cash_share") or [1.0] * n
+    out = []
+    for p, f, sig, h, c in zip(*_executed_all(completions, symbols, kwargs), signal, kwargs["held"], cash):
+        if p.parse_error: out.append(-1.0); continue
+        want = np.sign(np.nan_to_num(np.array([_f(x) for x in sig]))) * actionable(sig, h, c)
+        out.append(float(np.mean(np.sign(f) == want)) if len(want) else 0.0)
     return out
 
 # %% ../nbs/19_grpo_rewards.ipynb #c17c90e8
-REWARD_NAMES = ("format", "reasoning", "trading", "prediction", "mix", "hold_penalty")
+REWARD_NAMES = ("format", "reasoning", "trading", "prediction", "mix", "hold_penalty", "price_change", "format_pm",
+                "hold_progressive", "signal_agreement")
 DEFAULT_REWARD_WEIGHTS = dict(format=1.0, reasoning=0.25, trading=0.0, prediction=0.25, mix=1.0, hold_penalty=0.5)
 
 KEEP_TOKENS = ("<think>", "</think>")
@@ -217,10 +296,11 @@ def reward_funcs(horizon: int = 5, # days of the mix's episode term (a dataset `
                  step_weight: float = 0.3, # the mix's step-term weight
                  tokenizer=None, # with a tokenizer, the texts are re-decoded from TRL's `completion_ids`
                 ) -> list:
-    "The six reward functions, in `REWARD_NAMES` order, named for TRL's logs."
+    "The reward functions, in `REWARD_NAMES` order, named for TRL's logs."
     def mix(completions, **kw):   # a dataset `horizon` column (one value per row) wins over the stage's
         return mix_reward(completions, horizon=kw.pop("horizon", horizon), step_weight=step_weight, **kw)
-    fs = [format_reward, reasoning_reward, trading_reward, prediction_reward, mix, hold_penalty_reward]
+    fs = [format_reward, reasoning_reward, trading_reward, prediction_reward, mix, hold_penalty_reward,
+          price_change_reward, format_pm_reward, hold_progressive_reward, signal_agreement_reward]
     out = []
     for name, f in zip(REWARD_NAMES, fs):
         def g(completions, _f=f, **kw):

@@ -4,60 +4,94 @@
 
 # %% ../nbs/15_lm.ipynb #f2d0a51c
 from __future__ import annotations
-import json, math
+import json, math, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
 import numpy as np
 
-from .agents import RSIRuleAgent
 from .core import Config, apply_runtime, runtime, seed_everything
 from .env import TradingEnv
-from .prompts import chat_messages
-from .reasoning import observed_reasoning
+from .features import FEATURES
+from .prompts import SYSTEM_PROMPT, rsi_word, trend_word
+from .reasoning import momentum_word, vol_word
+from .tracking import run_record
+
 
 # %% auto #0
-__all__ = ['QWEN2_SPLIT', 'SPECIAL_TOKENS', 'CHAT_TEMPLATE', 'pretraining_conversations', 'train_tokenizer', 'TinyLMConfig',
-           'build_tiny_lm', 'load_lm']
+__all__ = ['ANALYST_PROMPT', 'TASK_MIX', 'FORMAT_SHARE', 'QWEN2_SPLIT', 'SPECIAL_TOKENS', 'describe_stock',
+           'pretraining_conversations', 'qwen25_chat_template', 'train_tokenizer', 'answer_ids', 'TinyLMConfig',
+           'build_tiny_lm', 'check_tiny_lm', 'load_lm', 'greedy_answers', 'description_accuracy']
 
 # %% ../nbs/15_lm.ipynb #c2b5e88d
-def pretraining_conversations(n: int = 600, # conversations
-                              seed: int = 0, # seed of the episodes and of the drawn actions
-                              tasks=("easy", "easy", "medium"), # the tasks the conversations cycle through
+ANALYST_PROMPT = ("You are a market analyst. For each stock the user names, describe what its indicators say: "
+                  "the SMA20/SMA50 trend, the sign of the MACD histogram, 10-day momentum, RSI and volatility.")
+_F = {k: i for i, k in enumerate(FEATURES)}
+_TREND = {"uptrend": "up", "downtrend": "down", "flat": "flat"}
+
+def describe_stock(sym: str, # the stock's symbol
+                   f, # its raw `FEATURES` on the observed day
+                  ) -> str:
+    "One stock's indicators in words: `SYM: trend up, MACD positive, momentum flat, RSI neutral, volatility low.`"
+    return (f"{sym}: trend {_TREND[trend_word(f[_F['trend']])]}, "
+            f"MACD {'positive' if f[_F['macd_hist']] > 0 else 'negative'}, "
+            f"momentum {momentum_word(f[_F['momentum']])}, RSI {rsi_word(f[_F['rsi_14']])}, "
+            f"volatility {vol_word(f[_F['volatility']])}.")
+
+TASK_MIX = (("easy", 0.7), ("medium", 0.2), ("hard", 0.1))   # pretraining conversations by task
+FORMAT_SHARE = 0.15   # conversations under the trading prompt whose answer is a *random* valid order (format only)
+
+def _random_order(rng, syms) -> str:
+    "HOLD, or a BUY/SELL of one of `syms` at a random size: the answer format, independent of the market."
+    kind = rng.integers(3)
+    if kind == 0: return "HOLD"
+    return f"{'BUY' if kind == 1 else 'SELL'} {syms[rng.integers(len(syms))]} {rng.choice([0.25, 0.5, 1.0])}"
+
+def pretraining_conversations(n: int = 2000, # conversations
+                              seed: int = 0, # seed of the episodes, days and named stocks
+                              task_mix=TASK_MIX, # (task, share) pairs
+                              split: str = "train", # episodes of this split only
+                              format_share: float = FORMAT_SHARE, # share of trading-format chats (random orders)
                              ) -> list[list[dict]]:
-    "Chat examples (system, user = observation, assistant = <think> + action) from train episodes."
-    rng, rule, out = np.random.default_rng(seed), RSIRuleAgent(), []
-    envs = {t: TradingEnv(t, "text", "train") for t in set(tasks)}
+    """Analyst chats (system, user = observation + which stocks to describe, assistant = their indicators in words),
+    and a `format_share` of trading chats (the trading prompt; `<think>` the same description, then a random order)."""
+    rng = np.random.default_rng(seed)
+    tasks, shares = zip(*task_mix)
+    envs = {t: TradingEnv(t, "text", split) for t in tasks}
+    out = []
     while len(out) < n:
-        env = envs[tasks[len(out) % len(tasks)]]
+        env = envs[tasks[rng.choice(len(tasks), p=np.asarray(shares) / sum(shares))]]
         obs, _ = env.reset(seed=int(rng.integers(1 << 30)))
-        for _ in range(int(rng.integers(1, env.spec_task.n_steps))):
-            obs, *_ = env.step("HOLD" if rng.random() < 0.6 else f"BUY {env.symbols[0]} 0.3")
-        if rng.random() < 0.5: action = rule.decide(env)
-        else:
-            sym = env.symbols[rng.integers(len(env.symbols))]
-            action = str(rng.choice([f"BUY {sym} {rng.choice([0.1, 0.25, 0.5, 1.0])}",
-                                     f"SELL {sym} {rng.choice([0.5, 1.0])}", "HOLD"]))
-        out.append(chat_messages(obs, f"<think>\n{observed_reasoning(env, action)}\n</think>\n{action}"))
+        for _ in range(int(rng.integers(0, env.spec_task.n_steps - 1))): obs, *_ = env.step("HOLD")
+        feats, syms = env.observed_features(), list(env.symbols)
+        pick = sorted(rng.choice(len(syms), min(len(syms), int(rng.integers(1, 4))), replace=False))
+        described = "\n".join(describe_stock(syms[j], feats[j]) for j in pick)
+        if rng.random() < format_share:
+            answer = f"<think>\n{described}\n</think>\n{_random_order(rng, [syms[j] for j in pick])}"
+            out.append([dict(role="system", content=SYSTEM_PROMPT), dict(role="user", content=obs),
+                        dict(role="assistant", content=answer)])
+            continue
+        ask = "Describe " + ", ".join(syms[j] for j in pick) + "."
+        out.append([dict(role="system", content=ANALYST_PROMPT), dict(role="user", content=f"{obs}\n{ask}"),
+                    dict(role="assistant", content=described)])
     return out
+
 
 # %% ../nbs/15_lm.ipynb #cfb836e3
 QWEN2_SPLIT = (r"(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\r\n\p{L}\p{N}]?\p{L}+|\p{N}| ?[^\s\p{L}\p{N}]+[\r\n]*|"
                r"\s*[\r\n]+|\s+(?!\S)|\s+")
-SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>"]
-CHAT_TEMPLATE = (
-    "{%- for message in messages %}"
-    "{%- if message['role'] == 'assistant' %}"
-    "{{- '<|im_start|>assistant\\n' }}{% generation %}{{- message['content'] + '<|im_end|>' }}{% endgeneration %}"
-    "{{- '\\n' }}"
-    "{%- else %}{{- '<|im_start|>' + message['role'] + '\\n' + message['content'] + '<|im_end|>\\n' }}{%- endif %}"
-    "{%- endfor %}"
-    "{%- if add_generation_prompt %}{{- '<|im_start|>assistant\\n' }}{%- endif %}")
+SPECIAL_TOKENS = ["<|endoftext|>", "<|im_start|>", "<|im_end|>", "<think>", "</think>", "<tool_call>", "</tool_call>",
+                  "<tool_response>", "</tool_response>"]
+
+def qwen25_chat_template() -> str:
+    "TRL's Qwen2.5 chat template, byte for byte (TRL recognises it: tool-call parsing, assistant masks)."
+    from trl.chat_template_utils import qwen2_5_chat_template
+    return qwen2_5_chat_template
 
 def train_tokenizer(texts, # an iterable of training texts
-                    vocab_size: int = 1000, # the vocabulary size, special tokens included
+                    vocab_size: int = 2048, # the vocabulary size, special tokens included
                    ):
-    "A Qwen2-style byte-level BPE `PreTrainedTokenizerFast` with the ChatML template."
+    "A Qwen2-style byte-level BPE `PreTrainedTokenizerFast` with TRL's Qwen2.5 chat template."
     from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
@@ -69,79 +103,139 @@ def train_tokenizer(texts, # an iterable of training texts
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                                        show_progress=False))
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
-                                   additional_special_tokens=["<|im_start|>", "<think>", "</think>"])
-    fast.chat_template, fast.padding_side = CHAT_TEMPLATE, "left"
+                                   additional_special_tokens=SPECIAL_TOKENS[3:])
+    fast.chat_template, fast.padding_side = qwen25_chat_template(), "left"
     return fast
+
+def answer_ids(tok, # a tokenizer with a chat template
+               conversation: list[dict], # messages ending with the assistant's answer
+              ) -> tuple[list[int], list[int]]:
+    "(token ids of the whole chat, 1 on the answer's tokens — its end-of-turn included — else 0)."
+    prompt = tok.apply_chat_template(conversation[:-1], tokenize=False, add_generation_prompt=True)
+    full = tok.apply_chat_template(conversation, tokenize=False)
+    if not full.startswith(prompt): raise ValueError("the chat template does not extend the prompt with the answer")
+    p = tok(prompt, add_special_tokens=False)["input_ids"]
+    ids = tok(full, add_special_tokens=False)["input_ids"]
+    return ids, [0] * len(p) + [1] * (len(ids) - len(p))
+
 
 # %% ../nbs/15_lm.ipynb #b483edbf
 @dataclass
 class TinyLMConfig:
-    "The tiny Qwen2 model and its pretraining."
-    vocab_size: int = 1000               # tokenizer vocabulary (special tokens included)
-    hidden_size: int = 128               # width of the residual stream
-    num_hidden_layers: int = 2           # transformer blocks
-    num_attention_heads: int = 4         # query heads
+    "The tiny Qwen2 base and its pretraining."
+    vocab_size: int = 2048               # tokenizer vocabulary (special tokens included)
+    hidden_size: int = 256               # width of the residual stream (a multiple of 256: K-quants)
+    num_hidden_layers: int = 4           # transformer blocks
+    num_attention_heads: int = 4         # query heads (head size 64)
     num_key_value_heads: int = 2         # key/value heads (grouped-query attention)
-    intermediate_size: int = 256         # width of the MLP
-    max_position_embeddings: int = 4096  # the longest sequence the model accepts
-    n_conversations: int = 600           # pretraining conversations (`pretraining_conversations`)
-    steps: int = 400                     # copying the ticker from the prompt appears after ~300 steps
-    batch_size: int = 8                  # conversations per step
-    lr: float = 3e-3                     # AdamW peak learning rate (10-step warm-up, cosine decay)
-    max_length: int = 1024               # conversations are truncated to this many tokens
+    intermediate_size: int = 512         # width of the MLP (a multiple of 256)
+    max_position_embeddings: int = 8192  # the longest sequence the model accepts
+    rope_theta: float = 10_000.0         # rotary base
+    n_conversations: int = 2000          # pretraining conversations (`pretraining_conversations`)
+    steps: int = 800                     # optimizer steps (~10 min on 1 thread)
+    batch_size: int = 8                  # conversations per step, at most...
+    token_budget: int = 2400             # ...and at most this many tokens (longest x count) per step
+    lr: float = 2e-3                     # AdamW peak learning rate
+    warmup_steps: int = 20               # linear warm-up, then cosine decay to 0
+
+def _batches(lengths: np.ndarray, tiny: TinyLMConfig, rng) -> list[np.ndarray]:
+    "Per step, indices of conversations of similar length: a random run of the length order, within the budget."
+    order = np.argsort(lengths, kind="stable")
+    out = []
+    for _ in range(tiny.steps):
+        s = int(rng.integers(len(order)))
+        k = max(1, min(tiny.batch_size, tiny.token_budget // int(lengths[order[s]])))
+        s = min(s, len(order) - k)
+        out.append(order[s:s + k])
+    return out
 
 def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and the `build` runtime (threads)
                   out_dir: Path | None = None, # where to save (default `cfg.models_dir/"tiny"`)
                   tiny: TinyLMConfig | None = None, # sizes and pretraining (default `TinyLMConfig()`)
+                  progress: bool = False, # a progress bar over the steps
+                  stop_after: int | None = None, # stop after this many steps (same schedule; for `check_tiny_lm`)
+                  threads: int | None = None, # torch threads (None: the `build` runtime's); float sums depend on it
                  ) -> Path:
-    "Build, pretrain and save the tiny model + tokenizer (deterministic in `cfg.seed`); return its directory."
+    "Build, pretrain and save the tiny base + tokenizer (deterministic in `cfg.seed`); return its directory."
     import torch
+    from tqdm.auto import tqdm
     from transformers import Qwen2Config, Qwen2ForCausalLM
-    tiny = tiny or TinyLMConfig()
+    tiny, t0 = tiny or TinyLMConfig(), time.perf_counter()
     out_dir = Path(out_dir or cfg.models_dir/"tiny")
-    apply_runtime(cfg, "build")   # the threads; the model is built and trained on the CPU
+    rt = apply_runtime(cfg, "build")   # the threads; the model is built and trained on the CPU
+    n_threads = threads or rt.threads
+    torch.set_num_threads(n_threads)
     seed_everything(cfg.seed)
     convs = pretraining_conversations(tiny.n_conversations, seed=cfg.seed)
-    texts = [m["content"] for c in convs for m in c]
-    tok = train_tokenizer(texts, tiny.vocab_size)
+    tok = train_tokenizer([m["content"] for c in convs for m in c] + [SYSTEM_PROMPT], tiny.vocab_size)
+    enc = [answer_ids(tok, c) for c in convs]
+    lengths = np.array([len(ids) for ids, _ in enc])
+    if lengths.max() > tiny.max_position_embeddings:
+        raise ValueError(f"a pretraining conversation has {lengths.max()} tokens > {tiny.max_position_embeddings}")
     mcfg = Qwen2Config(vocab_size=len(tok), hidden_size=tiny.hidden_size, num_hidden_layers=tiny.num_hidden_layers,
                        num_attention_heads=tiny.num_attention_heads, num_key_value_heads=tiny.num_key_value_heads,
                        intermediate_size=tiny.intermediate_size, max_position_embeddings=tiny.max_position_embeddings,
-                       tie_word_embeddings=True, bos_token_id=tok.convert_tokens_to_ids("<|im_start|>"),
-                       eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id)
+                       rope_theta=tiny.rope_theta, tie_word_embeddings=True,
+                       bos_token_id=tok.convert_tokens_to_ids("<|im_start|>"), eos_token_id=tok.eos_token_id,
+                       pad_token_id=tok.pad_token_id)
     torch.manual_seed(cfg.seed)
     model = Qwen2ForCausalLM(mcfg)
-    enc = [tok.apply_chat_template(c, tokenize=True, return_dict=True, return_assistant_tokens_mask=True,
-                                   truncation=True, max_length=tiny.max_length) for c in convs]
     opt = torch.optim.AdamW(model.parameters(), lr=tiny.lr, weight_decay=0.0)
-    sched = torch.optim.lr_scheduler.LambdaLR(
-        opt, lambda s: min(1.0, (s + 1) / 10) * 0.5 * (1 + math.cos(math.pi * s / tiny.steps)))
-    rng, losses = np.random.default_rng(cfg.seed), []
+    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / tiny.warmup_steps)
+                                              * 0.5 * (1 + math.cos(math.pi * s / tiny.steps)))
+    losses, n_tokens = [], 0
     model.train()
-    for step in range(tiny.steps):
-        batch = [enc[i] for i in rng.choice(len(enc), tiny.batch_size, replace=False)]
-        L = max(len(b["input_ids"]) for b in batch)
+    for batch in tqdm(_batches(lengths, tiny, np.random.default_rng(cfg.seed))[:stop_after], desc="pretraining",
+                      disable=not progress):
+        L = int(lengths[batch].max())
         ids = torch.full((len(batch), L), tok.pad_token_id)
         labels = torch.full((len(batch), L), -100)
         att = torch.zeros((len(batch), L), dtype=torch.long)
-        for j, b in enumerate(batch):
-            x = torch.tensor(b["input_ids"]); n = len(x)
-            ids[j, :n], att[j, :n] = x, 1
-            # loss on the answer only: a 0.4M model that also learns to predict observations writes them back as answers
-            labels[j, :n] = torch.where(torch.tensor(b["assistant_masks"]).bool(), x, -100)
+        for j, i in enumerate(batch):
+            x, m = torch.tensor(enc[i][0]), torch.tensor(enc[i][1]).bool()
+            ids[j, :len(x)], att[j, :len(x)] = x, 1
+            labels[j, :len(x)] = torch.where(m, x, -100)   # the loss is on the answer only
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad()
-        losses.append(loss.item())
+        losses.append(loss.item()); n_tokens += int(att.sum())
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
-    (out_dir/"tradenb_tiny.json").write_text(json.dumps(dict(config=asdict(tiny), seed=cfg.seed, losses=losses,
-                                                             n_params=sum(p.numel() for p in model.parameters()))))
+    record = run_record(cfg, None, command="make tiny  (= tradenb.lm.build_tiny_lm(Config(seed=0)))",
+                        config=asdict(tiny), threads=n_threads, losses=losses, n_tokens=n_tokens,
+                        seconds=round(time.perf_counter() - t0, 1),
+                        n_params=sum(p.numel() for p in model.parameters()),
+                        conversations_sha256=_sha([json.dumps(c) for c in convs]))
+    (out_dir/"tradenb_tiny.json").write_text(json.dumps(record, indent=1))
     return out_dir
 
+def _sha(texts) -> str:
+    import hashlib
+    h = hashlib.sha256()
+    for t in texts: h.update(t.encode())
+    return h.hexdigest()
+
+def check_tiny_lm(path: Path, # a built tiny model (its `tradenb_tiny.json` record)
+                  cfg: Config, # the run's config (its seed must be the record's)
+                  k: int = 3, # pretraining steps to re-run
+                 ) -> list[float]:
+    "Re-run the first `k` pretraining steps of the model's recorded build; raise unless the losses match exactly."
+    import tempfile
+    rec = json.loads((Path(path)/"tradenb_tiny.json").read_text())
+    if rec["seed"] != cfg.seed: raise ValueError(f"{path} was built with seed {rec['seed']}, cfg has {cfg.seed}")
+    with tempfile.TemporaryDirectory() as d:
+        again = build_tiny_lm(cfg, Path(d)/"tiny", TinyLMConfig(**rec["config"]), stop_after=k,
+                              threads=rec["threads"])
+        losses = json.loads((again/"tradenb_tiny.json").read_text())["losses"]
+    if losses != rec["losses"][:k]:
+        raise AssertionError(f"{path}: the build's first {k} losses {losses} differ from the record's "
+                             f"{rec['losses'][:k]} (different code, data or threads: rebuild with `make tiny`)")
+    return losses
+
+
 # %% ../nbs/15_lm.ipynb #723851db
-def load_lm(name: str, # "tiny" (built on first use), a local model directory, or a Hugging Face model id
+def load_lm(name: str, # "tiny" (the shipped base; built if missing), a local model directory, or a Hugging Face id
             cfg: Config, # the run's config: `models_dir`, and the `generate` runtime (device, precision, threads)
             four_bit: bool | None = None, # hub models on CUDA: 4-bit via Unsloth (None: when installed; False: never)
            ):
@@ -150,7 +244,9 @@ def load_lm(name: str, # "tiny" (built on first use), a local model directory, o
     from transformers import AutoModelForCausalLM, AutoTokenizer, PreTrainedTokenizerFast
     if name == "tiny":
         path = cfg.models_dir/"tiny"
-        if not (path/"config.json").exists(): build_tiny_lm(cfg, path)
+        if not (path/"config.json").exists():   # shipped with the repo; rebuilt (minutes) where it was deleted
+            print(f"{path} not found: building the tiny base (`make tiny`, ~10 min on 2 cores)")
+            build_tiny_lm(cfg, path, progress=True)
         name = str(path)
     rt = apply_runtime(cfg, "generate")
     cuda = rt.device.startswith("cuda")
@@ -175,3 +271,41 @@ def load_lm(name: str, # "tiny" (built on first use), a local model directory, o
 def _has_unsloth() -> bool:
     import importlib.util
     return importlib.util.find_spec("unsloth") is not None
+
+# %% ../nbs/15_lm.ipynb #558f204d
+def greedy_answers(model, # a causal LM in eval mode
+                   tok, # its tokenizer (left padding)
+                   prompts: list[list[dict]], # chats ending with the user turn
+                   max_new_tokens: int = 96, # the longest answer
+                   batch_size: int = 8, # prompts per `generate` call
+                  ) -> list[str]:
+    "Greedy answers to chat prompts, up to the end of the turn."
+    import torch
+    out = []
+    for i in range(0, len(prompts), batch_size):
+        texts = [tok.apply_chat_template(p, tokenize=False, add_generation_prompt=True)
+                 for p in prompts[i:i + batch_size]]
+        x = tok(texts, return_tensors="pt", padding=True, add_special_tokens=False).to(model.device)
+        with torch.no_grad():
+            g = model.generate(**x, max_new_tokens=max_new_tokens, do_sample=False, pad_token_id=tok.pad_token_id,
+                               eos_token_id=tok.eos_token_id)
+        out += [t.split(tok.eos_token)[0].replace(tok.pad_token, "").strip()
+                for t in tok.batch_decode(g[:, x["input_ids"].shape[1]:], skip_special_tokens=False)]
+    return out
+
+def description_accuracy(answers: list[str], # the model's descriptions
+                         conversations: list[list[dict]], # the analyst chats (their answers are the truth)
+                        ) -> dict:
+    "Share of named stocks whose ticker the answer copies, and of indicator words it gets right (per field)."
+    n_sym = ok_sym = n_word = ok_word = 0
+    for a, c in zip(answers, conversations):
+        got = {l.split(":")[0].strip(): l.split(":", 1)[1] for l in a.splitlines() if ":" in l}
+        for line in c[-1]["content"].splitlines():
+            sym, want = line.split(":", 1)
+            n_sym += 1; n_word += 5
+            if sym not in got: continue
+            ok_sym += 1
+            ok_word += sum(x.strip() == y.strip() for x, y in zip(want.rstrip(".").split(","),
+                                                                 got[sym].rstrip(".").split(",")))
+    return dict(ticker_copy=ok_sym / max(1, n_sym), word_accuracy=ok_word / max(1, n_word), n_stocks=n_sym)
+

@@ -12,7 +12,8 @@ from .labeling import indicator_votes
 from .prompts import bb_word, decided_actions, macd_words, rsi_word, trend_word
 
 # %% auto #0
-__all__ = ['VOTE_NAMES', 'vol_word', 'symbol_reasoning', 'template_reasoning', 'rule_reasoning', 'observed_reasoning']
+__all__ = ['VOTE_NAMES', 'vol_word', 'momentum_word', 'symbol_reasoning', 'template_reasoning', 'rule_reasoning',
+           'observed_reasoning']
 
 # %% ../nbs/11_reasoning.ipynb #5b8bc52a
 VOTE_NAMES = ("the SMA20/SMA50 trend", "the MACD histogram", "10-day momentum", "RSI")  # `indicator_votes`' order
@@ -21,6 +22,11 @@ def vol_word(v: float, # annualised volatility of daily returns
             ) -> str:
     "`high`, `moderate` or `low` volatility."
     return "high" if v > 0.35 else "low" if v < 0.18 else "moderate"
+
+def momentum_word(m: float, # 10-day momentum (return over 10 days)
+                 ) -> str:
+    "`up`, `down` or `flat`: the momentum vote of `indicator_votes` (beyond ±2% in 10 days) in a word."
+    return "up" if m > 0.02 else "down" if m < -0.02 else "flat"
 
 def symbol_reasoning(sym: str, # the stock's symbol
                      f, # its raw `FEATURES` on day t
@@ -65,7 +71,7 @@ def template_reasoning(label: str, # the decision to explain, in the answer form
     focus = order[:max_symbols]
     trades = [(actions[j], symbols[j]) for j in range(len(symbols)) if actions[j] != "HOLD"]
     decision = "; ".join(l for l in label.splitlines())
-    if compact: return _compact(symbols, features, macd_prev, focus, trades, decision)
+    if compact: return _compact(symbols, features, macd_prev, focus, trades, decision, held)
     parts = [symbol_reasoning(symbols[j], features[j], macd_prev[j], held[j], actions[j]) for j in focus]
     rest = len(symbols) - len(focus)
     tail = f" The other {rest} stocks show no setup strong enough to act on." if rest else ""
@@ -83,21 +89,25 @@ def template_reasoning(label: str, # the decision to explain, in the answer form
         f"Decision: {decision} ({why}).",
     ])
 
-def _compact(symbols, features, macd_prev, focus, trades, decision) -> str:
-    "The same four steps in a few words per stock."
+def _compact(symbols, features, macd_prev, focus, trades, decision, held=None) -> str:
+    """The same steps in a few words per stock, ending with the four votes and their sum: the sum is what the v2
+    rule decides on (>= +2 buy, <= -2 sell what is held), so a model can read its decision off its own words."""
     F = {k: i for i, k in enumerate(FEATURES)}
-    lines = {k: [] for k in ("Trend", "Momentum", "Risk")}
+    lines = {k: [] for k in ("Trend", "Momentum", "Risk", "Votes")}
     split = False
     for j in focus:
         f, sym = features[j], symbols[j]
-        lines["Trend"].append(f"{sym} {trend_word(f[F['trend']])}")
-        lines["Momentum"].append(f"{sym} RSI {f[F['rsi_14']]:.0f} {rsi_word(f[F['rsi_14']])}, MACD "
-                                 f"{'up' if f[F['macd_hist']] > macd_prev[j] else 'down'}")
-        lines["Risk"].append(f"{sym} volatility {vol_word(f[F['volatility']])}")
         v = indicator_votes(np.asarray(f)); split |= bool((v > 0).any() and (v < 0).any())
+        lines["Trend"].append(f"{sym} {trend_word(f[F['trend']])}")
+        lines["Momentum"].append(f"{sym} MACD {'positive' if f[F['macd_hist']] > 0 else 'negative'}, momentum "
+                                 f"{momentum_word(f[F['momentum']])}, RSI {f[F['rsi_14']]:.0f} "
+                                 f"{rsi_word(f[F['rsi_14']])}")
+        pos = "" if held is None else (", held" if held[j] else ", not held")
+        lines["Risk"].append(f"{sym} volatility {vol_word(f[F['volatility']])}{pos}")
+        lines["Votes"].append(f"{sym} " + " ".join(f"{x:+d}" for x in v) + f" = {int(v.sum()):+d}")
     out = [f"{k}: {'; '.join(v)}." for k, v in lines.items()]
     if split:
-        out.append("Conflict: signals are mixed; however "
+        out.insert(3, "Conflict: signals are mixed; however "
                    + ("the trade has the edge." if trades else "waiting is safer."))
     return "\n".join(out + [f"Decision: {decision}."])
 
