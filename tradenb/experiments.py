@@ -16,15 +16,16 @@ from .env import ENV_VERSION
 from .tracking import run_record
 
 # %% auto #0
-__all__ = ['SMOKE_SFT', 'SMOKE_GRPO', 'EXPERIMENTS', 'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set',
-           'model_dir', 'start_model', 'weights_key', 'test_results', 'run_experiment', 'not_run_row',
-           'write_experiments', 'plot_training_curves']
+__all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_GRPO', 'SMOKE_RAFT', 'EXPERIMENTS', 'N_LABEL_PROMPTS', 'SKIPPED',
+           'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set', 'model_dir', 'start_model',
+           'grpo_prompts', 'weights_key', 'test_results', 'run_experiment', 'not_run_row', 'write_experiments',
+           'plot_training_curves', 'learning_check']
 
 # %% ../nbs/23_experiments.ipynb #4421db6c
 @dataclass(frozen=True)
 class Experiment:
-    "One published experiment as a runnable config."
-    id: int                           # the row number in the published table
+    "One published experiment (or one of our controls) as a runnable config."
+    id: int                           # the row number in the published table (16+: ours, not published)
     name: str                         # the published name (also the exported model's: models/lm/<name>)
     stage: str                        # none | sft | grpo | raft
     start_from: str = "base"          # "base" (the profile's model) or another experiment's name
@@ -32,56 +33,86 @@ class Experiment:
     select: str = "best"              # best: checkpoint with the best val score; final: the last checkpoint
     full: dict = field(default_factory=dict)    # stage overrides in the full profile (the published recipe)
     smoke: dict | None = None         # stage overrides in the smoke profile; None: not in the smoke set
-    env: str = "static"               # static | harder (the harder variant is not built yet)
+    env: str = "static"               # static | harder | neural (the harder and neural variants are not built yet)
     run: str | None = None            # experiments sharing a training run (e.g. two checkpoints of one SFT run)
+    prompts: str = "grpo_prompts"     # GRPO prompts: see `GRPO_PROMPTS`
+    published: bool = True            # a row of the published table (False: our control)
     note: str = ""                    # what the published run showed
 
     @property
     def run_name(self) -> str: return self.run or self.name
 
-SMOKE_SFT = dict(steps=30, save_steps=10)
-SMOKE_GRPO = dict(steps=10, save_steps=5)
+GRPO_PROMPTS = {   # where each GRPO row's prompts come from
+    "single_random": "easy (single-stock) decisions of random-policy train episodes (v1)",
+    "grpo_prompts": "chapter 14's regime-balanced `grpo_prompts` dataset (v2 and later)",
+    "difficult": "`grpo_prompts` rows whose next move is at least half a daily sigma (v3's difficulty filter)",
+    "start_model": "decisions of train episodes played by the start model itself (the published neural run)",
+}
+ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+# smoke recipes: the published structure at CPU scale (the SFT v2 one is the capability bar's, pinned with its minutes)
+SMOKE_SFT = dict(steps=60, save_steps=60, lr=3e-3, lora_r=32, lora_alpha=64, lora_targets=ALL_LINEAR)
+# no KL stop: the published stop rule (3.0) came after v3's KL catastrophe, so v1-v3 ran without one
+SMOKE_GRPO = dict(steps=12, save_steps=12, lr=5e-4, max_completion_length=112, kl_stop=None)
+SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(1, "base", "none", smoke={}, note="zero-shot base model"),
     Experiment(2, "sft_v1", "sft", dataset="sft_v1_rule", select="final", smoke=SMOKE_SFT,
                full=dict(lora_r=64, lora_alpha=128, steps=400), note="rule-agent trajectories, natural HOLD imbalance"),
     Experiment(3, "sft_v2", "sft", dataset="sft_v2_balanced", select="final", smoke=SMOKE_SFT,
-               full=dict(lr=2e-5, lora_r=64, lora_alpha=128, steps=1000,
-                         lora_targets=("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")),
+               full=dict(lr=2e-5, lora_r=64, lora_alpha=128, steps=1000, lora_targets=ALL_LINEAR),
                note="regime-balanced template reasoning"),
     Experiment(4, "grpo_v1", "grpo", start_from="sft_v2", dataset="grpo_prompts", select="final",
-               full=dict(steps=200, beta=0.0, temperature_start=0.8, temperature_end=0.8,
-                         reward_weights=dict(trading=1.0)), note="counterfactual trading reward only: HOLD collapse"),
+               prompts="single_random",
+               smoke={**SMOKE_GRPO, "beta": 0.0, "temperature_start": 0.8, "temperature_end": 0.8,
+                      "reward_weights": dict(price_change=1.0)},
+               full=dict(steps=200, beta=0.0, temperature_start=0.8, temperature_end=0.8, kl_stop=None,
+                         reward_weights=dict(price_change=1.0)),
+               note="counterfactual 10·Δprice reward only, HOLD = 0, β = 0: HOLD collapse"),
     Experiment(5, "grpo_v2", "grpo", start_from="sft_v2", dataset="grpo_prompts", select="final",
-               full=dict(steps=300, reward_weights=dict(format=1.0, reasoning=0.5, trading=1.0, prediction=0.5,
-                                                        hold_penalty=0.5)),
-               note="format + reasoning + trading + prediction: format reward hacking"),
-    Experiment(6, "grpo_v2_1", "grpo", start_from="sft_v2", dataset="grpo_prompts", select="final", smoke=SMOKE_GRPO,
-               full=dict(steps=300, reward_weights=dict(format=1.0, mix=1.0)),
+               smoke={**SMOKE_GRPO, "reward_weights": dict(format_pm=1.0, reasoning=0.5, trading=1.0, prediction=0.5,
+                                                           hold_progressive=0.5)},
+               full=dict(steps=300, kl_stop=None,
+                         reward_weights=dict(format_pm=1.0, reasoning=0.5, trading=1.0, prediction=0.5,
+                                             hold_progressive=0.5)),
+               note="+1/−1 format + reasoning + trading + prediction, progressive HOLD penalty: format reward hacking"),
+    Experiment(6, "grpo_v2_1", "grpo", start_from="sft_v2", dataset="grpo_prompts", select="final",
+               smoke={**SMOKE_GRPO, "reward_weights": dict(format=1.0, mix=1.0)},
+               full=dict(steps=300, kl_stop=None, reward_weights=dict(format=1.0, mix=1.0)),
                note="format gate + 30% step P&L + 70% episode return"),
     Experiment(7, "grpo_v3", "grpo", start_from="grpo_v2_1", dataset="grpo_prompts", select="final",
-               full=dict(steps=1000, num_generations=8, batch_size=8, beta=0.02, kl_stop=None,
-                         reward_weights=dict(format=1.0, mix=1.0)), note="long run, low beta: KL catastrophe"),
-    Experiment(8, "sft_v3_step352", "sft", dataset="sft_v3_distilled", select="final", run="sft_v3", smoke=SMOKE_SFT,
-               full=dict(steps=352), note="the last checkpoint: lower loss, worse score"),
-    Experiment(9, "sft_v3_step200", "sft", dataset="sft_v3_distilled", select="best", run="sft_v3", smoke=SMOKE_SFT,
-               full=dict(steps=352), note="the checkpoint picked by val task score"),
-    Experiment(10, "raft_base", "raft", select="best", smoke=dict(n_episodes=16, sft_steps=10, save_steps=5),
+               prompts="difficult",
+               smoke={**SMOKE_GRPO, "num_generations": 8, "beta": 0.02, "kl_stop": None, "scale_rewards": "batch",
+                      "reward_weights": dict(format=1.0, mix=1.0)},
+               full=dict(steps=1000, num_generations=8, batch_size=8, beta=0.02, kl_stop=None, scale_rewards="batch",
+                         reward_weights=dict(format=1.0, mix=1.0)),
+               note="G = 8, difficulty-filtered prompts, batch reward scaling, long run, low beta: KL catastrophe"),
+    Experiment(8, "sft_v3_step352", "sft", dataset="sft_v3_distilled", select="final", run="sft_v3",
+               smoke={**SMOKE_SFT, "save_steps": 20}, full=dict(steps=352),
+               note="the last checkpoint: lower loss, worse score"),
+    Experiment(9, "sft_v3_step200", "sft", dataset="sft_v3_distilled", select="best", run="sft_v3",
+               smoke={**SMOKE_SFT, "save_steps": 20}, full=dict(steps=352),
+               note="the checkpoint picked by val task score"),
+    Experiment(10, "raft_base", "raft", select="best", smoke=SMOKE_RAFT,
                full=dict(), note="RAFT from the base model: too weak to produce winners"),
-    Experiment(11, "raft_v2", "raft", start_from="sft_v3_step200", select="best",
-               smoke=dict(n_episodes=16, sft_steps=10, save_steps=5),
+    Experiment(11, "raft_v2", "raft", start_from="sft_v3_step200", select="best", smoke=SMOKE_RAFT,
                full=dict(n_episodes=100, sft_steps=18), note="100 episodes -> winners -> SFT"),
     Experiment(12, "grpo_neural", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="best",
-               smoke=SMOKE_GRPO, full=dict(steps=300, save_steps=50, kl_stop=0.35,
-                                           reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
-               note="published on the neural env; here on static-env prompts"),
+               prompts="start_model", env="neural",
+               full=dict(steps=300, save_steps=50, kl_stop=3.0,
+                         reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
+               note="published on the neural env (prompts from SFT v3's own episodes); needs the world model"),
     Experiment(13, "grpo_v3_1", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               note="harder env"),
+               full=dict(kl_stop=3.0), note="harder env"),
     Experiment(14, "grpo_v3_2_ckpt400", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               note="harder env, checkpoint 400 of 500"),
+               full=dict(kl_stop=3.0), note="harder env, checkpoint 400 of 500"),
     Experiment(15, "grpo_v3_3", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               full=dict(lr=2e-7, beta=0.02, steps=150), note="harder env, low lr and beta"),
+               full=dict(lr=2e-7, beta=0.02, steps=150, kl_stop=3.0), note="harder env, low lr and beta"),
+    Experiment(16, "grpo_control", "grpo", start_from="base", dataset="grpo_prompts", select="final",
+               published=False, smoke={**SMOKE_GRPO, "steps": 20, "save_steps": 20, "beta": 0.02,
+                                       "reward_weights": dict(signal_agreement=1.0)},
+               full=dict(steps=100, reward_weights=dict(signal_agreement=1.0)),
+               note="positive control (ours): reward = agreement with the prompt's own indicator signal"),
 ]}
 
 def experiment(name: str, # a name of `EXPERIMENTS`
@@ -102,6 +133,7 @@ def default_set(cfg: Config, # the run's config: its profile's `experiments.defa
     if which == "smoke": return smoke_set()
     if which == "all": return list(EXPERIMENTS)
     raise ValueError(f"unknown experiments default_set {which!r}: 'smoke' or 'all'")
+
 
 # %% ../nbs/23_experiments.ipynb #6fae8886
 def _base(cfg: Config) -> str:
@@ -134,11 +166,28 @@ def _stage_overrides(cfg: Config, e: Experiment) -> dict:
                                          "run it with --profile full")
     return dict(e.smoke)
 
+def grpo_prompts(cfg: Config, # the run's config (data, dataset sizes, seed)
+                 which: str, # a key of `GRPO_PROMPTS`
+                 n: int | None = None, # rows (default: the profile's `grpo_prompts` size)
+                ):
+    "The GRPO prompt rows a row names (`GRPO_PROMPTS`), from the train split only."
+    from tradenb.grpo_rewards import prompt_set
+    if which == "single_random": return prompt_set(cfg, "train", n=n, task="easy", seed=cfg.seed)
+    if which in ("grpo_prompts", "difficult"):
+        from tradenb.sft import load_chat_dataset
+        ds = load_chat_dataset(cfg, "grpo_prompts")
+        if which == "difficult":   # v3: prompts whose next move is big enough for the reward to tell trades apart
+            ds = ds.filter(lambda r: max(abs(x) / max(v, 1e-6)    # `volatility` is the daily sigma
+                                         for x, v in zip(r["next_return"], r["volatility"])) >= 0.5)
+        return ds.select(range(min(len(ds), n))) if n else ds
+    raise ValueError(f"GRPO prompts {which!r} are not built in this version; choose from "
+                     f"{[k for k in GRPO_PROMPTS if k != 'start_model']} ('start_model' comes with the neural env)")
+
 def _train(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str) -> dict:
     "Train the stage (or reuse a finished run of the same spec); checkpoints, losses/health and the stage's numbers."
     over = _stage_overrides(cfg, e)
     spec = json.loads(json.dumps(dict(stage=e.stage, start=start, dataset=e.dataset, overrides=over,
-                                      eval_task=eval_task,
+                                      prompts=e.prompts if e.stage == "grpo" else None, eval_task=eval_task,
                                       profile=cfg.profile, seed=cfg.seed), default=str))
     marker = run_dir/"run.json"
     if marker.exists() and (done := json.loads(marker.read_text()))["spec"] == spec: return done["info"]
@@ -152,16 +201,16 @@ def _train_stage(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_tas
         from tradenb.sft import SFTStageConfig, load_chat_dataset, train_sft
         stage = SFTStageConfig.for_profile(cfg, dataset=e.dataset, eval_task=eval_task, **over)
         r = train_sft(cfg, stage, start, load_chat_dataset(cfg, e.dataset), run_dir)
-        return dict(checkpoints=r["checkpoints"], losses=r["losses"], steps=r["global_step"])
+        return dict(checkpoints=r["checkpoints"], losses=r["losses"], steps=r["global_step"],
+                    seconds_per_step=r["seconds_per_step"])
     if e.stage == "grpo":
         from tradenb.grpo import GRPOStageConfig, train_grpo
-        from tradenb.grpo_rewards import prompt_set
         stage = GRPOStageConfig.for_profile(cfg, **over)
-        r = train_grpo(cfg, stage, start, prompt_set(cfg, "train", task="easy", seed=cfg.seed), run_dir)
+        r = train_grpo(cfg, stage, start, grpo_prompts(cfg, e.prompts), run_dir)
         hist = r["health"]
         return dict(checkpoints=r["checkpoints"], losses=[], steps=r["global_step"], health=hist,
                     kl_final=r["kl_final"], frac_reward_zero_std_mean=r["frac_reward_zero_std_mean"],
-                    hold_collapse=r["hold_collapse"])
+                    hold_collapse=r["hold_collapse"], seconds_per_step=r["seconds_per_step"])
     if e.stage == "raft":
         from tradenb.raft import RAFTConfig, train_raft
         raft = RAFTConfig.for_profile(cfg, task=eval_task, **over)
@@ -204,6 +253,8 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     (cache/"row.json").write_text(json.dumps(row, default=str))
     return row, eps
 
+N_LABEL_PROMPTS = 100   # held-out val prompts behind an SFT row's `label_accuracy`
+
 def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                    name: str, # the experiment's name
                    eval_task: str = "easy", # the task of val selection and the test score
@@ -211,12 +262,11 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                   ) -> dict:
     "Train (or reuse) experiment `name`, select and export its model, score it on test episodes; its results row."
     from tradenb.agents import HoldAgent
-    from tradenb.evaluate import evaluate_agent, paired_difference
+    from tradenb.evaluate import bootstrap_ci, evaluate_agent, paired_difference
     from tradenb.sft import export_model, score_checkpoints, select_best
     e = experiment(name)
     row = dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env)
-    if e.env != "static":
-        return {**row, "status": "skipped: needs the harder environment variant (not built yet)"}
+    if e.env != "static": return {**row, "status": SKIPPED[e.env]}
     t0 = time.perf_counter()
     start = start_model(cfg, e, eval_task, progress)
     out, info = model_dir(cfg, e.name), {}
@@ -240,11 +290,20 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
     _, hold_eps = evaluate_agent(HoldAgent(), cfg, eval_task, "test", cfg.n_eval_episodes_lm, track=False)
     vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
     vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
+    v1_ci = bootstrap_ci(eps.groupby("episode")["score_v1"].mean(), seed=cfg.seed)
+    labels = {}
+    if e.stage == "sft":   # the capability bar: decisions on held-out val prompts against the v2 rule's labels
+        from tradenb.lm import load_lm
+        from tradenb.sft import label_accuracy
+        from tradenb.training_data import rule_label_prompts
+        model, tok = load_lm(str(out), cfg)
+        labels = label_accuracy(model, tok, rule_label_prompts(cfg, N_LABEL_PROMPTS, "val", cfg.seed + 1))
     rec = run_record(cfg, eval_task)
     row.update(status="ran", steps=info.get("steps", 0), selected=Path(chosen).name if chosen else "start model",
                eval_task=eval_task, static_score_mean=res["score_mean"], static_score_ci_low=res["score_ci_low"],
                static_score_ci_high=res["score_ci_high"], static_return_mean=res["return_mean"],
                neural_score_mean=math.nan, static_score_v1_mean=res["score_v1_mean"],
+               static_score_v1_ci_low=v1_ci[0], static_score_v1_ci_high=v1_ci[1],
                score_diff_vs_start=vs_start["diff_mean"], score_diff_ci_low=vs_start["diff_ci_low"],
                score_diff_ci_high=vs_start["diff_ci_high"], score_diff_p=vs_start["p_value"],
                score_diff_vs_hold=vs_hold["diff_mean"], score_diff_vs_hold_ci_low=vs_hold["diff_ci_low"],
@@ -253,23 +312,28 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                   or (k.startswith("parse_") and k.endswith("_rate") and k != "parse_error_rate")},
                **{k: res[k] for k in ("excess_vs_buy_and_hold_mean", "exposure_mean", "beta_mean", "alpha_mean",
                                       "r2_mean")},
-               hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], kl_final=info.get("kl_final"),
+               hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], **labels,
+               seconds_per_step=info.get("seconds_per_step"), kl_final=info.get("kl_final"),
                frac_reward_zero_std_mean=info.get("frac_reward_zero_std_mean"), hold_collapse=info.get("hold_collapse"),
                raft_funnel=json.dumps(info["funnel"]) if "funnel" in info else None,
                seconds=round(time.perf_counter() - t0, 1), profile=cfg.profile, model=cfg.lm_name,
                git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], env_version=rec["env_version"],
                task_version=rec["task_version"], data_sha256=rec["data_sha256"], seed=cfg.seed)
-    record = {**row, "losses": info.get("losses"), "health": info.get("health")}
+    sel = info.get("selection")
+    record = {**row, "losses": info.get("losses"), "health": info.get("health"), "chosen": str(chosen) if chosen else None,
+              "selection": sel.to_dict("records") if sel is not None else None}
     (out/"experiment.json").write_text(json.dumps(record, default=str))
     return row
 
 # %% ../nbs/23_experiments.ipynb #b3072871
+SKIPPED = {"harder": "skipped: needs the harder environment variant (not built yet)",
+           "neural": "skipped: needs the neural world-model environment (not built yet)"}
+
 def not_run_row(e: Experiment, # the experiment not run
                 cfg: Config, # the run's config (its profile)
                ) -> dict:
     "The table row of an experiment this profile does not run (it keeps its place beside the published score)."
-    why = ("skipped: needs the harder environment variant (not built yet)" if e.env != "static"
-           else f"not in the {cfg.profile} set: tradenb train {e.name} --profile full")
+    why = (SKIPPED[e.env] if e.env in SKIPPED else f"not in the {cfg.profile} set: tradenb train {e.name} --profile full")
     return dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env,
                 status=why, profile=cfg.profile)
 
@@ -277,9 +341,11 @@ def not_run_row(e: Experiment, # the experiment not run
 EXPERIMENT_COLUMNS = ["experiment", "stage", "base", "dataset", "steps", "static_score_mean", "static_score_ci_low",
                       "static_score_ci_high", "static_score_v1_mean", "neural_score_mean", "published_static",
                       "published_neural", "score_diff_vs_start", "score_diff_ci_low", "score_diff_ci_high",
-                      "score_diff_p", "decision_accuracy", "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate",
-                      "hold_share", "kl_final", "frac_reward_zero_std_mean", "profile", "model", "git_commit",
-                      "source_dirty"]
+                      "score_diff_p", "static_score_v1_ci_low", "static_score_v1_ci_high", "decision_accuracy",
+                      "prior_accuracy", "rule_accuracy", "label_accuracy", "label_prior", "label_hold_share",
+                      "label_parse_error_rate", "parse_error_rate", "trade_rate", "fill_rate",
+                      "hold_share", "kl_final", "frac_reward_zero_std_mean", "hold_collapse", "seconds_per_step",
+                      "profile", "model", "git_commit", "source_dirty"]
 
 def _published_score(x) -> float:
     "'~0.300' -> 0.3; '' -> nan."
@@ -340,3 +406,22 @@ def plot_training_curves(cfg: Config, # the run's config (where the experiment r
     fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
+
+# %% ../nbs/23_experiments.ipynb #9f694538
+def learning_check(health: list[dict], # a GRPO run's health rows (per logged step: `reward`, `kl`, ...)
+                   key: str = "reward", # the metric that should rise
+                   share: float = 0.2, # the first and last `share` of the steps are compared
+                   seed: int = 0, # the bootstrap's seed
+                   n_boot: int = 2000, # bootstrap resamples
+                  ) -> dict:
+    "Mean `key` over the last vs the first `share` of steps, the difference's bootstrap CI, and the run's largest KL."
+    v = np.array([h[key] for h in health if h.get(key) is not None], dtype=float)
+    if len(v) < 2: raise ValueError(f"need at least 2 logged steps with {key!r}, got {len(v)}")
+    k = max(1, int(round(share * len(v))))
+    first, last = v[:k], v[-k:]
+    rng = np.random.default_rng(seed)
+    diffs = rng.choice(last, (n_boot, k)).mean(1) - rng.choice(first, (n_boot, k)).mean(1)
+    kls = [h["kl"] for h in health if h.get("kl") is not None]
+    return dict(first=float(first.mean()), last=float(last.mean()), diff=float(last.mean() - first.mean()),
+                diff_ci_low=float(np.quantile(diffs, 0.025)), diff_ci_high=float(np.quantile(diffs, 0.975)),
+                kl_max=float(max(kls)) if kls else float("nan"), n_steps=len(v))

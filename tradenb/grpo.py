@@ -41,6 +41,7 @@ class GRPOStageConfig(LoRAStageConfig):
     horizon: int = 5                    # days of the episode-return term of the mix
     step_weight: float = 0.3            # weight of step P&L in the mix (v2.1: 0.3)
     loss_type: str = "dapo"             # TRL's default
+    scale_rewards: str = "group"        # advantages over the group's std (TRL's default); "batch": Dr. GRPO-style (v3)
     max_grad_norm: float = 1.0          # gradient clipping
     seed: int = 0                       # the stage's seed (sampling, data order)
     use_vllm: bool = False              # GPU only
@@ -56,6 +57,8 @@ class GRPOStageConfig(LoRAStageConfig):
                              f"num_generations {self.num_generations}")
         unknown = set(self.reward_weights) - set(REWARD_NAMES)
         if unknown: raise ValueError(f"unknown reward weight(s) {sorted(unknown)}; rewards are {REWARD_NAMES}")
+        if self.scale_rewards not in ("group", "batch", "none"):
+            raise ValueError(f"scale_rewards {self.scale_rewards!r}: 'group', 'batch' or 'none'")
         if not 0 < self.temperature_end <= self.temperature_start:
             raise ValueError("need 0 < temperature_end <= temperature_start")
 
@@ -215,6 +218,7 @@ def train_grpo(cfg: Config, # the run's config (device, tracking)
                       max_completion_length=stage.max_completion_length, max_steps=stage.steps,
                       save_steps=stage.save_steps, save_strategy="steps", logging_steps=stage.logging_steps,
                       temperature=stage.temperature_start, reward_weights=stage.weights(), loss_type=stage.loss_type,
+                      scale_rewards=stage.scale_rewards,
                       max_grad_norm=stage.max_grad_norm, seed=stage.seed, data_seed=stage.seed,
                       use_cpu=rt.device == "cpu", bf16=rt.bf16, fp16=rt.fp16, report_to="none",
                       use_vllm=stage.use_vllm, disable_tqdm=False, save_only_model=False, dataloader_num_workers=0)

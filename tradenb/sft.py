@@ -9,6 +9,7 @@ from dataclasses import dataclass, asdict
 from pathlib import Path
 from typing import ClassVar
 
+import numpy as np
 import pandas as pd
 
 from .core import Config, Runtime, apply_runtime, runtime, seed_everything
@@ -18,7 +19,7 @@ from .stages import LoRAStageConfig, checkpoints, load_adapter, peak_rss_mb, ste
 
 # %% auto #0
 __all__ = ['SFTStageConfig', 'load_chat_dataset', 'to_prompt_completion', 'stop_after_callback', 'sft_trainer', 'train_sft',
-           'full_finetune', 'score_checkpoints', 'select_best', 'export_model']
+           'full_finetune', 'score_checkpoints', 'select_best', 'export_model', 'label_accuracy']
 
 # %% ../nbs/18_sft.ipynb #18481a12
 @dataclass
@@ -240,3 +241,23 @@ def export_model(base, # the base model (a directory, "tiny" or a hub id)
     src = Path(base)/"tradenb_tiny.json"   # keep the marker that says "reload with the fast tokenizer"
     if src.exists(): shutil.copy(src, out/"tradenb_tiny.json")
     return out
+
+# %% ../nbs/18_sft.ipynb #f874c3aa
+def label_accuracy(model, # a causal LM in eval mode
+                   tok, # its tokenizer
+                   prompts: pd.DataFrame, # `rule_label_prompts` rows: `prompt_text`, `symbols`, `action`
+                   max_new_tokens: int = 128, # the longest answer
+                  ) -> dict:
+    "Greedy decisions on labelled prompts: accuracy against `action`, the majority-class prior, HOLD and parse shares."
+    from tradenb.decisions import primary_action
+    from tradenb.lm import greedy_answers
+    from tradenb.prompts import chat_messages, decided_actions, parse_action
+    answers = greedy_answers(model, tok, [chat_messages(o) for o in prompts.prompt_text], max_new_tokens)
+    errors = [parse_action(a, s).parse_error for a, s in zip(answers, prompts.symbols)]
+    decided = ["HOLD" if e else primary_action(decided_actions(a, s))
+               for a, s, e in zip(answers, prompts.symbols, errors)]
+    labels = prompts.action.tolist()
+    return dict(label_accuracy=float(np.mean([d == l for d, l in zip(decided, labels)])),
+                label_prior=float(pd.Series(labels).value_counts(normalize=True).max()),
+                label_hold_share=float(np.mean([d == "HOLD" for d in decided])),
+                label_parse_error_rate=float(np.mean(errors)), n_prompts=len(labels))

@@ -24,7 +24,8 @@ from .tracking import run_record
 # %% auto #0
 __all__ = ['GENERATOR_VERSION', 'DATASET_NAMES', 'CERTAINTY', 'QUALITY_KEYS', 'BY_CONSTRUCTION', 'dataset_size',
            'split_completion', 'is_structured', 'stated_decision', 'leak_flags', 'example_quality', 'quality_summary',
-           'distill', 'template_orders', 'quality_before_columns', 'build_dataset', 'build_datasets']
+           'distill', 'template_orders', 'quality_before_columns', 'build_dataset', 'build_datasets',
+           'rule_label_prompts']
 
 # %% ../nbs/14_training_data.ipynb #bb204d3d
 GENERATOR_VERSION = "1.1.0"   # 1.1.0: compact template reasoning in the smoke profile
@@ -199,9 +200,9 @@ def _with_target(st: pd.DataFrame, targets: list[str], target_actions: list[list
     return st
 
 # %% ../nbs/14_training_data.ipynb #659a3098
-def _candidates(cfg, task, n, seed, policy="random"):
-    return decision_state(cfg, rollout_decisions(cfg, "train", task, n, seed, policy,
-                                                 forward_days=max(ORACLE_HORIZONS)))
+def _candidates(cfg, task, n, seed, policy="random", split="train"):
+    return decision_state(cfg, rollout_decisions(cfg, split, task, n, seed, policy,
+                                                 forward_days=max(ORACLE_HORIZONS)), split=split)
 
 def _balanced_pool(st: pd.DataFrame, n: int, seed: int, regime_mix=None) -> pd.DataFrame:
     "`n` balanced rows first, then every other candidate (replacements for rejections)."
@@ -368,3 +369,15 @@ def build_datasets(cfg: Config, # the run's config
         table = pd.concat([old[~old.dataset.isin(names)], table], ignore_index=True)
     table.to_csv(out, index=False)
     return table
+
+# %% ../nbs/14_training_data.ipynb #8c533991
+def rule_label_prompts(cfg: Config, # the run's config (data)
+                       n: int = 100, # prompts
+                       split: str = "val", # the split the decisions come from (not the training split)
+                       seed: int = 1, # seed of the episodes and the balancing
+                      ) -> pd.DataFrame:
+    "`n` easy-task decisions of `split`, balanced like `sft_v2_balanced`, with the v2 rule's label (`target`, `action`)."
+    st = _candidates(cfg, "easy", 4 * n, seed, split=split)
+    acts, texts = zip(*(template_orders(f, h, c, s)
+                        for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
+    return _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed).iloc[:n].reset_index(drop=True)
