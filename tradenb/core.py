@@ -29,8 +29,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "config": {},            # the `Config` defaults *are* the smoke profile
         "datasets": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300,
                          grpo_prompts=300),
-        "rl": dict(dqn_timesteps=20_000),
-        "labeling": dict(n_balanced=2_000),
+        "rl": dict(ppo_timesteps=8_192, dqn_timesteps=10_000),
+        "labeling": dict(n_balanced=2_000, n_calibration=40),
+        "evaluate": dict(masked_episodes_lm=4),   # the memorisation gap's episodes (chapter 16)
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
         "experiments": dict(default_set="smoke"),
     },
@@ -39,8 +40,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                        n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000, reasoning="full"),
         "datasets": dict(sft_v1_rule=7_000, sft_v2_balanced=40_000, sft_v3_distilled=10_000, sft_seed003_mix=20_000,
                          grpo_prompts=20_000),
-        "rl": dict(dqn_timesteps=50_000),
-        "labeling": dict(n_balanced=10_000),
+        "rl": dict(ppo_timesteps=20_000, dqn_timesteps=50_000),
+        "labeling": dict(n_balanced=10_000, n_calibration=100),
+        "evaluate": dict(masked_episodes_lm=100),
         # the published recipes (the write-ups' hyperparameters)
         "sft": dict(lr=5e-6, steps=352, batch_size=4, grad_accum=4, max_length=4096, save_steps=50,
                     eval_episodes=20, load_in_4bit=True, use_unsloth=True),
