@@ -5,7 +5,7 @@
 # %% ../nbs/09_evaluate.ipynb #d8c340f3
 from __future__ import annotations
 import json, tempfile, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -368,8 +368,10 @@ def evaluate_all(cfg: Config, # the run's config
         n = n_episodes or (cfg.n_eval_episodes_lm if getattr(agent, "is_lm", False) else cfg.n_eval_episodes)
         row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
         if masked_episodes and getattr(agent, "is_lm", False):   # the memorisation gap: nothing to remember
-            m = min(masked_episodes, n)
-            masked, meps = evaluate_agent(agent, cfg, task, split, m, model=model, track=False, mask="full")
+            es = episode_set(cfg, task, split, n)
+            m = min(masked_episodes, len(es))   # the first `m` of the same episodes (no new set is saved)
+            masked, meps = evaluate_agent(agent, cfg, task, split, model=model, track=False, mask="full",
+                                          es=replace(es, episodes=es.episodes[:m]))
             gap = paired_difference(eps, meps, seed=cfg.seed)   # on the `m` episodes both played
             row.update(masked_n_episodes=m, masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
                        memorisation_gap_ci_low=gap["diff_ci_low"], memorisation_gap_ci_high=gap["diff_ci_high"])
