@@ -13,7 +13,7 @@ import tokenize
 from pathlib import Path
 
 import pytest
-from fastcore.docments import _clean_comment, _get_comment, docments  # the comment rules docments applies
+from fastcore.docments import docments
 
 import tradenb
 
@@ -40,9 +40,18 @@ def _model_comments(cls) -> dict[str, str | None]:
     except (OSError, TypeError): return {}
     body = ast.parse(src).body[0].body
     parms = {n.lineno: n.target.id for n in body if isinstance(n, ast.AnnAssign) and isinstance(n.target, ast.Name)}
-    comments = {t.start[0]: _clean_comment(t.string) for t in tokenize.generate_tokens(io.StringIO(src).readline)
+    comments = {t.start[0]: t.string.lstrip()[1:] for t in tokenize.generate_tokens(io.StringIO(src).readline)
                 if t.type == tokenize.COMMENT}
-    return {name: _get_comment(line, name, comments, parms) for line, name in parms.items()}
+    return {name: _field_comment(line, comments, parms) for line, name in parms.items()}
+
+
+def _field_comment(line: int, comments: dict[int, str], parms: dict[int, str]) -> str | None:
+    """The docment rule (as fastcore's `docments` applies it to a dataclass): the comment on the field's own line,
+    else the comment lines just above it (up to the previous field)."""
+    if line in comments: return comments[line].strip()
+    above = []
+    while (line := line - 1) and line in comments and line not in parms: above.append(comments[line])
+    return textwrap.dedent("\n".join(reversed(above))) if above else None
 
 
 def _field_description(f, name: str) -> bool:

@@ -96,7 +96,9 @@ def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random 
              profile: str = typer.Option("smoke", help="smoke or full"),
              lm: str = typer.Option(None, help="language model for --agent llm (default: the profile's)"),
              output_dir: Path = typer.Option(None, help="write results/ and figures/ here"),
-             track: bool = typer.Option(True, help="log runs to MLflow")):
+             track: bool = typer.Option(True, help="log runs to MLflow"),
+             masked_episodes: int = typer.Option(None, help="language models: also play the first N episodes "
+                                                            "masked, for the memorisation gap (default: not)")):
     "Score agents on the saved episode sets (mean and 95% CI per task)."
     from tradenb.env import TASKS
     from tradenb.evaluate import evaluate_all, write_leaderboard
@@ -108,7 +110,8 @@ def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random 
     over = dict(output_dir=Path(output_dir).resolve() if output_dir else None, **({"lm_name": lm} if lm else {}))
     cfg = Config.from_profile(profile, **over)
     agents = None if all_agents else [(agent, None)]
-    try: lb, eps = evaluate_all(cfg, tasks, split, agents=agents, n_episodes=episodes, track=track)
+    try: lb, eps = evaluate_all(cfg, tasks, split, agents=agents, n_episodes=episodes, track=track,
+                                masked_episodes=masked_episodes)
     except FileNotFoundError as e: raise typer.BadParameter(str(e))
     cols = ["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high", "return_mean",
             "hold_share", "parse_error_rate", "env_version", "task_version"]

@@ -29,8 +29,12 @@ PROFILES: dict[str, dict[str, dict]] = {
         "config": {},            # the `Config` defaults *are* the smoke profile
         "datasets": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300,
                          grpo_prompts=300),
-        "rl": dict(dqn_timesteps=20_000),
-        "labeling": dict(n_balanced=2_000),
+        "rl": dict(ppo_timesteps=8_192, dqn_timesteps=10_000),
+        "labeling": dict(n_balanced=2_000, n_calibration=40),
+        "evaluate": dict(masked_episodes_lm=4),   # the memorisation gap's episodes (chapter 16)
+        # benchmark sizes (chapter 96): tiny in smoke, where they only show the code runs; the measurements are full's
+        "bench": dict(lm_envs=8, lm_steps=1, lm_tasks=("easy",), grpo_steps=3, server_episodes=2, server_clients=8,
+                      server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
         "experiments": dict(default_set="smoke"),
     },
@@ -39,8 +43,11 @@ PROFILES: dict[str, dict[str, dict]] = {
                        n_eval_episodes_lm=100, n_eval_seeds=5, bench_steps=200_000, reasoning="full"),
         "datasets": dict(sft_v1_rule=7_000, sft_v2_balanced=40_000, sft_v3_distilled=10_000, sft_seed003_mix=20_000,
                          grpo_prompts=20_000),
-        "rl": dict(dqn_timesteps=50_000),
-        "labeling": dict(n_balanced=10_000),
+        "rl": dict(ppo_timesteps=20_000, dqn_timesteps=50_000),
+        "labeling": dict(n_balanced=10_000, n_calibration=100),
+        "evaluate": dict(masked_episodes_lm=100),
+        "bench": dict(lm_envs=32, lm_steps=2, lm_tasks=("easy", "medium"), grpo_steps=10, server_episodes=5,
+                      server_clients=20, server_steps_per_client=50),
         # the published recipes (the write-ups' hyperparameters)
         "sft": dict(lr=5e-6, steps=352, batch_size=4, grad_accum=4, max_length=4096, save_steps=50,
                     eval_episodes=20, load_in_4bit=True, use_unsloth=True),
@@ -75,7 +82,7 @@ class Config:
     n_eval_episodes_lm: int = 8     # language models: the first episodes of the same set (CPU generation is slow)
     reasoning: str = "compact"      # template reasoning in SFT data: `compact` (what a tiny model learns) or `full`
     n_eval_seeds: int = 5           # seeds for stochastic agents
-    bench_steps: int = 20_000       # env steps per benchmark measurement
+    bench_steps: int = 5_000        # env steps per benchmark measurement (chapter 96)
 
     def __post_init__(self):
         if self.profile not in PROFILES:

@@ -140,9 +140,13 @@ class TradingEnv(gym.Env):
         self.cube = self._cube(data, universe or cfg.universe, cfg)
         # a panel of a known universe uses its splits; any other panel is split by proportion
         self.splits = splits or SPLITS.get(self.cube.universe or "") or proportional_splits(self.cube.dates)
-        self.in_split = split_mask(self.cube.dates, split, splits=self.splits)
         L, N = self.spec_task.n_steps, self.spec_task.n_symbols
-        self._win = episode_windows(self.cube, self.in_split, L)
+        # the split's days and windows depend on the cube, the split table and the length only: once per cube
+        key = ("episode_windows", split, tuple(sorted((k, tuple(v)) for k, v in self.splits.items())), L)
+        if key not in self.cube.cache:
+            in_split = split_mask(self.cube.dates, split, splits=self.splits)
+            self.cube.cache[key] = (_read_only(in_split), _read_only(episode_windows(self.cube, in_split, L)))
+        self.in_split, self._win = self.cube.cache[key]
         self._starts = np.flatnonzero(self._win.sum(1) >= N)
         if len(self._starts) == 0:
             raise ValueError(f"No {L + 1}-day window in split {split!r} has {N} symbols with valid data "

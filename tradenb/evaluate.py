@@ -5,7 +5,7 @@
 # %% ../nbs/09_evaluate.ipynb #d8c340f3
 from __future__ import annotations
 import json, tempfile, time
-from dataclasses import dataclass, asdict
+from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ from .core import Config
 from .tracking import run_record
 from .data import shipped_data_sha256
 from .env import ENV_VERSION, TASKS, TradingEnv
-from .labeling import ACTIONS, feasible_action, oracle_actions, oracle_classes, rule_actions
+from .labeling import ACTIONS, feasible_actions, oracle_actions, oracle_classes, rule_action_array
 from .prompts import PARSE_ERROR_REASONS
 
 # %% auto #0
@@ -25,7 +25,8 @@ __all__ = ['PARSE_KEYS', 'RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'B
            'episode_set_path', 'episode_set', 'decision_record', 'decision_counts', 'decision_metrics', 'play_episodes',
            'bootstrap_ci', 'summarize', 'evaluate_agent', 'paired_difference', 'with_paired_differences',
            'rl_agent_path', 'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines',
-           'evaluate_all', 'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard']
+           'evaluate_all', 'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard',
+           'kept_paths', 'keep_leaderboard', 'read_leaderboard']
 
 # %% ../nbs/09_evaluate.ipynb #bd6fbea0
 @dataclass
@@ -98,23 +99,24 @@ def decision_counts(env, # the `TradingEnv` (possibly wrapped) that played the e
     "Per-episode counts behind the decision metrics: right against the (feasible) oracle / the v2 rule, fills."
     u = env.unwrapped
     idx = u.symbol_indices
-    classes = oracle_classes(u.cube, u.split, u.in_split)
     out = dict(n_decided=0, n_labelled=0, n_correct=0, n_rule_correct=0, label_BUY=0, label_SELL=0, label_HOLD=0,
                n_orders=0, n_fills=0, **{k: 0 for k in PARSE_KEYS.values()})
+    if not records: return out
+    # the whole episode at once: (steps, symbols) arrays
+    days = np.array([r["day"] for r in records])[:, None]
+    held = np.stack([r["held"] for r in records])
+    cash = np.array([r["cash_share"] for r in records], float)[:, None]
+    decided = np.array(["SELL", "HOLD", "BUY"], object)[np.array([r["info"]["signs"] for r in records]) + 1]
+    # the oracle's answer made feasible (no SELL of nothing, no BUY without cash), as its own agent plays it
+    label = feasible_actions(oracle_actions(oracle_classes(u.cube, u.split, u.in_split)[days, idx]), held, cash)
+    ok = label != ""
+    rule = rule_action_array(u.cube.features[days, idx], held, cash)
+    out.update(n_decided=held.size, n_labelled=int(ok.sum()), n_correct=int(((decided == label) & ok).sum()),
+               n_rule_correct=int((decided == rule).sum()), n_orders=sum(r["info"]["n_orders"] for r in records),
+               n_fills=sum(r["info"]["n_trades"] for r in records),
+               **{f"label_{a}": int((label == a).sum()) for a in ACTIONS})
     for rec in records:
-        info = rec["info"]
-        decided = np.array(["SELL", "HOLD", "BUY"], object)[np.asarray(info["signs"]) + 1]
-        label = oracle_actions(classes[rec["day"], idx])
-        ok = label != ""
-        # the oracle's answer made feasible (no SELL of nothing, no BUY without cash), as its own agent plays it
-        label[ok] = [feasible_action(a, bool(h), rec["cash_share"]) for a, h in zip(label[ok], rec["held"][ok])]
-        out["n_decided"] += len(idx); out["n_labelled"] += int(ok.sum())
-        out["n_correct"] += int((decided == label)[ok].sum())
-        for a in ACTIONS: out[f"label_{a}"] += int((label == a).sum())
-        rule = rule_actions(u.cube.features[rec["day"], idx], rec["held"], rec["cash_share"])
-        out["n_rule_correct"] += int((decided == np.array(rule, object)).sum())
-        out["n_orders"] += info["n_orders"]; out["n_fills"] += info["n_trades"]
-        for r in info["parse_reasons"]:
+        for r in rec["info"]["parse_reasons"]:
             key = PARSE_KEYS.get(r, "parse_other")
             out[key] = out.get(key, 0) + 1
     return out
@@ -186,6 +188,8 @@ def summarize(episodes: pd.DataFrame, # per-episode results of `play_episodes` (
     "One leaderboard row from per-episode results (any number of seeds)."
     per_ep = episodes.groupby("episode")["score"].mean()   # seeds averaged per episode; CI over episodes
     lo, hi = bootstrap_ci(per_ep, seed=cfg.seed)
+    per_ep_v1 = episodes.groupby("episode")["score_v1"].mean()
+    lo1, hi1 = bootstrap_ci(per_ep_v1, seed=cfg.seed)
     rec = run_record(cfg, task)
     mean = lambda k: float(episodes[k].mean())
     return dict(agent=agent, task=task, split=split, n_episodes=int(episodes["episode"].nunique()),
@@ -193,7 +197,7 @@ def summarize(episodes: pd.DataFrame, # per-episode results of `play_episodes` (
                 score_ci_low=lo, score_ci_high=hi, return_mean=mean("total_return"), sharpe_mean=mean("sharpe"),
                 max_drawdown_mean=mean("max_drawdown"), activity_mean=mean("activity"),
                 hold_share=mean("hold_share"),
-                score_v1_mean=float(episodes.groupby("episode")["score_v1"].mean().mean()),
+                score_v1_mean=float(per_ep_v1.mean()), score_v1_ci_low=lo1, score_v1_ci_high=hi1,
                 exposure_mean=mean("exposure"), excess_return_mean=mean("excess_return"),
                 excess_vs_buy_and_hold_mean=mean("excess_vs_buy_and_hold"), beta_mean=mean("beta"),
                 alpha_mean=mean("alpha"), r2_mean=mean("r2"),
@@ -350,8 +354,11 @@ def evaluate_all(cfg: Config, # the run's config
                  agents: list[tuple[str, str | None]] | None = None, # (name, task or None); None: `saved_agents`
                  n_episodes: int | None = None, # None: the profile's count (`n_eval_episodes_lm` for LMs)
                  track: bool = True, # log every evaluation to MLflow
+                 masked_episodes: int | None = None, # LMs: also play the first this many episodes masked (the gap)
                 ) -> tuple[pd.DataFrame, dict]:
-    "Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame})."
+    """Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame}). With
+    `masked_episodes`, each language model also plays the first `masked_episodes` of its episodes with
+    `mask="full"`, and its row gets the memorisation gap on those (`masked_n_episodes` says how many)."""
     rows, episodes = [], {}
     todo = [(n, t) for n, only in (agents or saved_agents(cfg)) for t in tasks if only in (None, t)]
     cache = {}
@@ -360,10 +367,13 @@ def evaluate_all(cfg: Config, # the run's config
         agent, model = cache[name]
         n = n_episodes or (cfg.n_eval_episodes_lm if getattr(agent, "is_lm", False) else cfg.n_eval_episodes)
         row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
-        if getattr(agent, "is_lm", False):   # the memorisation gap: the same episodes with nothing to remember
-            masked, meps = evaluate_agent(agent, cfg, task, split, n, model=model, track=False, mask="full")
-            gap = paired_difference(eps, meps, seed=cfg.seed)
-            row.update(masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
+        if masked_episodes and getattr(agent, "is_lm", False):   # the memorisation gap: nothing to remember
+            es = episode_set(cfg, task, split, n)
+            m = min(masked_episodes, len(es))   # the first `m` of the same episodes (no new set is saved)
+            masked, meps = evaluate_agent(agent, cfg, task, split, model=model, track=False, mask="full",
+                                          es=replace(es, episodes=es.episodes[:m]))
+            gap = paired_difference(eps, meps, seed=cfg.seed)   # on the `m` episodes both played
+            row.update(masked_n_episodes=m, masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
                        memorisation_gap_ci_low=gap["diff_ci_low"], memorisation_gap_ci_high=gap["diff_ci_high"])
         rows.append(row); episodes[(row["agent"], task)] = eps
     lb = pd.DataFrame(rows)
@@ -420,9 +430,10 @@ def plot_equity_curves(episodes: dict, # {(agent, task): per-episode DataFrame},
     return fig
 
 BASELINE_COLUMNS = ["agent", "task", "split", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
-                    "score_v1_mean", "published_score", "return_mean", "published_return_pct", "score_diff_vs_hold",
-                    "score_diff_vs_hold_ci_low", "score_diff_vs_hold_ci_high", "score_diff_vs_hold_p",
-                    "masked_score_mean", "memorisation_gap", "memorisation_gap_ci_low", "memorisation_gap_ci_high",
+                    "score_v1_mean", "score_v1_ci_low", "score_v1_ci_high", "published_score", "return_mean",
+                    "published_return_pct", "score_diff_vs_hold", "score_diff_vs_hold_ci_low",
+                    "score_diff_vs_hold_ci_high", "score_diff_vs_hold_p", "masked_n_episodes", "masked_score_mean",
+                    "memorisation_gap", "memorisation_gap_ci_low", "memorisation_gap_ci_high",
                     "decision_accuracy", "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate",
                     "excess_vs_buy_and_hold_mean", "excess_return_mean", "exposure_mean", "beta_mean", "alpha_mean",
                     "r2_mean", "sharpe_mean", "max_drawdown_mean", "activity_mean", "hold_share", "parse_error_rate",
@@ -448,6 +459,7 @@ def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                       episodes: dict, # its per-episode tables (for the equity figure)
                       cfg: Config, # the run's config (results and figures folders)
                       name: str = "baselines", # the files' stem
+                      keep: bool = True, # also keep the board and its per-episode tables for `read_leaderboard`
                      ) -> dict:
     "results/{name}.csv + .md (with paired differences to Hold), figures/{name}.png and equity curves."
     cfg.ensure_dirs()
@@ -472,4 +484,42 @@ def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
     paths["md"].write_text(title + "\n\n" + show.to_markdown(index=False, floatfmt=".3f") + "\n")
     plot_leaderboard(lb, paths["fig"]); plot_attribution(lb, paths["attribution"])
     plot_equity_curves(episodes, "medium" if "medium" in set(lb.task) else lb.task.iloc[0], path=paths["equity"])
+    if keep: paths.update(keep_leaderboard(lb, episodes, cfg, name))
     return paths
+
+def kept_paths(cfg: Config, # the run's config (results folder)
+               name: str, # the board's stem
+              ) -> dict:
+    "Where `keep_leaderboard` puts a board (full precision) and its per-episode tables: `results/leaderboards/`."
+    d = cfg.results_dir/"leaderboards"
+    return dict(board=d/f"{name}.parquet", episodes=d/f"{name}_episodes.parquet")
+
+def keep_leaderboard(lb: pd.DataFrame, # a leaderboard
+                     episodes: dict, # {(agent, task): per-episode DataFrame}
+                     cfg: Config, # the run's config (results folder)
+                     name: str, # the board's stem
+                    ) -> dict:
+    "Save a board and its per-episode tables (equity curves included) so a later chapter can reuse them."
+    p = kept_paths(cfg, name); p["board"].parent.mkdir(parents=True, exist_ok=True)
+    lb.to_parquet(p["board"], index=False)
+    pd.concat([e.assign(agent=a, task=t) for (a, t), e in episodes.items()], ignore_index=True).to_parquet(
+        p["episodes"], index=False)
+    return p
+
+def read_leaderboard(cfg: Config, # the run's config: the board must come from its code, data, profile and seed
+                     name: str = "baselines", # the board's stem
+                    ) -> tuple[pd.DataFrame, dict] | None:
+    """(board, {(agent, task): per-episode DataFrame}) as `write_leaderboard` kept them, or None when there is
+    none or it is stale: another commit, env or task version, data, profile or seed than `cfg`'s run."""
+    p = kept_paths(cfg, name)
+    if not (p["board"].exists() and p["episodes"].exists()): return None
+    lb, rec = pd.read_parquet(p["board"]), run_record(cfg)
+    fresh = ((lb.git_commit == rec["git_commit"]) & (lb.env_version == ENV_VERSION) & (lb.profile == cfg.profile)
+             & (lb.seed == cfg.seed) & (lb.data_sha256 == rec["data_sha256"])
+             & (lb.task_version == lb.task.map(lambda t: TASKS[t].version if t in TASKS else None)))
+    if len(lb) == 0 or not fresh.all(): return None
+    eps = pd.read_parquet(p["episodes"])
+    eps["equity"] = eps["equity"].map(list)
+    episodes = {(a, t): g.drop(columns=["agent", "task"]).reset_index(drop=True)
+                for (a, t), g in eps.groupby(["agent", "task"], sort=False)}
+    return lb, episodes

@@ -16,8 +16,8 @@ from .prompts import RSI_OVERBOUGHT, RSI_OVERSOLD, TREND_BAND
 # %% auto #0
 __all__ = ['ORACLE_CLASSES', 'ACTIONS', 'REGIMES', 'DEFAULT_ACTION_MIX', 'daily_returns', 'trailing_vol', 'forward_returns',
            'indicator_votes', 'indicator_signal', 'conflicting_signals', 'oracle_score', 'oracle_class',
-           'feasible_action', 'answer_text', 'regime_codes', 'label_frame', 'balance', 'mix_table', 'oracle_classes',
-           'oracle_actions', 'rule_actions', 'OracleAgent']
+           'feasible_action', 'feasible_actions', 'answer_text', 'regime_codes', 'label_frame', 'balance', 'mix_table',
+           'oracle_classes', 'oracle_actions', 'rule_action_array', 'rule_actions', 'OracleAgent']
 
 # %% ../nbs/10_labeling.ipynb #3548faf4
 def daily_returns(cube: MarketCube, # the market cube
@@ -111,6 +111,17 @@ def feasible_action(action: str, # `BUY`, `SELL` or `HOLD`
     if action == "SELL" and not held: return "HOLD"
     if action == "BUY" and cash_share < min_cash: return "HOLD"
     return action
+
+def feasible_actions(actions: np.ndarray, # `BUY` / `SELL` / `HOLD` (any shape); '' (no label) is kept
+                     held: np.ndarray, # bool, the shape of `actions`: whether a position is held
+                     cash_share, # cash / equity, broadcastable to `actions` (e.g. `(S, 1)`: one per step)
+                     min_cash: float = 0.05, # a BUY needs at least this cash share
+                    ) -> np.ndarray:
+    "`feasible_action` over arrays (an object array of the shape of `actions`)."
+    a = np.array(actions, dtype=object)
+    a[(a == "SELL") & ~np.asarray(held, bool)] = "HOLD"
+    a[(a == "BUY") & (np.asarray(cash_share, float) < min_cash)] = "HOLD"
+    return a
 
 def answer_text(orders: list[tuple[str, str, float]], # (action, symbol, fraction) triples; HOLDs are left out
                ) -> str:
@@ -263,17 +274,28 @@ def oracle_classes(cube: MarketCube, # the market cube (the result is kept in `c
 def oracle_actions(classes: np.ndarray, # oracle classes (any shape); -9 = no label
                   ) -> np.ndarray:
     "The oracle's action per class: `BUY`, `SELL`, `HOLD`, or '' where there is no label."
-    table = {k: v[1] for k, v in ORACLE_CLASSES.items()}
-    return np.vectorize(lambda k: table.get(int(k), ""), otypes=[object])(classes)
+    c = np.asarray(classes).astype(int)
+    lo, hi = min(ORACLE_CLASSES), max(ORACLE_CLASSES)
+    table = np.array([ORACLE_CLASSES.get(k, ("", "", 0))[1] for k in range(lo, hi + 1)], dtype=object)
+    out = np.full(c.shape, "", dtype=object)
+    ok = (c >= lo) & (c <= hi)
+    out[ok] = table[c[ok] - lo]
+    return out
+
+def rule_action_array(features: np.ndarray, # `(..., N, F)` raw features of the observed day(s)
+                      held: np.ndarray, # `(..., N)` bool: whether a position is held
+                      cash_share, # cash / equity, broadcastable to `(..., N)` (e.g. `(S, 1)`: one per step)
+                     ) -> np.ndarray:
+    "The v2 rule's action per symbol, any leading shape: indicator consensus (net >= 2 buy, <= -2 sell), made feasible."
+    net = indicator_votes(np.asarray(features)).sum(-1)
+    return feasible_actions(np.where(net >= 2, "BUY", np.where(net <= -2, "SELL", "HOLD")), held, cash_share)
 
 def rule_actions(features: np.ndarray, # `(N, F)` raw features of the observed day
                  held: np.ndarray, # `(N,)` bool: whether a position is held
                  cash_share: float, # cash / equity
                 ) -> list[str]:
-    "The v2 rule's action per symbol: indicator consensus (net votes >= 2 buy, <= -2 sell), made feasible."
-    net = indicator_votes(np.asarray(features)).sum(-1)
-    return [feasible_action("BUY" if n >= 2 else "SELL" if n <= -2 else "HOLD", bool(h), cash_share)
-            for n, h in zip(net, held)]
+    "The v2 rule's action per symbol (a list), one day: `rule_action_array` of one day."
+    return rule_action_array(features, held, cash_share).tolist()
 
 class OracleAgent(Agent):
     "Trades on the hindsight oracle classes (a ceiling, not a strategy); each decision is Random's with prob. `noise`."

@@ -117,13 +117,15 @@ class LLMAgent(Agent):
         return completions
 
 # %% ../nbs/16_llm_agent.ipynb #836490f4
-def language_model_agent(name: str, # "llm" (the profile's `cfg.lm_name`), "tiny", a model directory or a hub id
+def language_model_agent(name: str, # "llm" (the profile's `cfg.lm_name`), "tiny", a model directory, an `org/name`
                          cfg: Config, # the run's config (see `load_lm`)
                          task: str | None = None, # unused: a language model plays every task
-                        ) -> tuple[LLMAgent, str]:
-    "(LLMAgent, model) for a language model name: the resolver `make_agent` tries for names it does not know."
+                        ) -> tuple[LLMAgent, str] | None:
+    "(LLMAgent, model) for a language model name, None for any other name: the resolver `make_agent` tries."
     key = name.lower().replace("-", "_")
     lm = cfg.lm_name if key == "llm" else name
+    # a bare word that is no local model is a typo, not a hub id: `make_agent` says so at once (no hub timeouts)
+    if lm != "tiny" and "/" not in lm and not Path(lm).is_dir(): return None
     model, tok = load_lm(lm, cfg)
     label = Path(lm).name if Path(lm).is_dir() else lm
     zero_shot = key in ("llm", "tiny") or not Path(lm).is_dir()   # a local directory is a fine-tuned model
