@@ -320,7 +320,8 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                git_commit=rec["git_commit"], source_dirty=rec["source_dirty"], env_version=rec["env_version"],
                task_version=rec["task_version"], data_sha256=rec["data_sha256"], seed=cfg.seed)
     sel = info.get("selection")
-    record = {**row, "losses": info.get("losses"), "health": info.get("health"), "chosen": str(chosen) if chosen else None,
+    record = {**row, "losses": info.get("losses"), "health": info.get("health"),
+              "chosen": str(chosen) if chosen else None,
               "selection": sel.to_dict("records") if sel is not None else None}
     (out/"experiment.json").write_text(json.dumps(record, default=str))
     return row
@@ -333,7 +334,7 @@ def not_run_row(e: Experiment, # the experiment not run
                 cfg: Config, # the run's config (its profile)
                ) -> dict:
     "The table row of an experiment this profile does not run (it keeps its place beside the published score)."
-    why = (SKIPPED[e.env] if e.env in SKIPPED else f"not in the {cfg.profile} set: tradenb train {e.name} --profile full")
+    why = SKIPPED.get(e.env) or f"not in the {cfg.profile} set: tradenb train {e.name} --profile full"
     return dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env,
                 status=why, profile=cfg.profile)
 

@@ -376,7 +376,7 @@ def rule_label_prompts(cfg: Config, # the run's config (data)
                        split: str = "val", # the split the decisions come from (not the training split)
                        seed: int = 1, # seed of the episodes and the balancing
                       ) -> pd.DataFrame:
-    "`n` easy-task decisions of `split`, balanced like `sft_v2_balanced`, with the v2 rule's label (`target`, `action`)."
+    "`n` easy decisions of `split`, balanced like `sft_v2_balanced`, with the v2 rule's label (`target`, `action`)."
     st = _candidates(cfg, "easy", 4 * n, seed, split=split)
     acts, texts = zip(*(template_orders(f, h, c, s)
                         for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
