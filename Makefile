@@ -8,7 +8,7 @@ PROFILE ?= smoke
 EXTRAS ?= dev,rl,llm,track,server
 TEST_OUT := build/test-outputs
 
-.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data clean
+.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data tiny clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -60,6 +60,11 @@ test-nbval: setup
 
 bench: setup
 	$(VENV)/bin/tradenb bench env
+
+# rebuild the shipped tiny base (models/tiny/: weights, tokenizer, tradenb_tiny.json with its provenance) from the
+# seed; ~20 min on 2 cores. tests/test_lm.py checks that this command reproduces the shipped loss curve's first steps.
+tiny: setup
+	$(PY) -c "from tradenb.core import Config; from tradenb.lm import build_tiny_lm; build_tiny_lm(Config(), threads=1, progress=True)"
 
 # rebuild data/*.parquet from the unmodified upstream CSVs in data/raw/
 data: setup

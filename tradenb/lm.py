@@ -12,32 +12,19 @@ import numpy as np
 
 from .core import Config, apply_runtime, runtime, seed_everything
 from .env import TradingEnv
-from .features import FEATURES
-from .prompts import SYSTEM_PROMPT, rsi_word, trend_word
-from .reasoning import momentum_word, vol_word
+from .prompts import SYSTEM_PROMPT
+from .reasoning import indicator_lines
 from .tracking import run_record
 
 
 # %% auto #0
-__all__ = ['ANALYST_PROMPT', 'TASK_MIX', 'FORMAT_SHARE', 'QWEN2_SPLIT', 'SPECIAL_TOKENS', 'describe_stock',
-           'pretraining_conversations', 'qwen25_chat_template', 'train_tokenizer', 'answer_ids', 'TinyLMConfig',
-           'build_tiny_lm', 'check_tiny_lm', 'load_lm', 'greedy_answers', 'description_accuracy']
+__all__ = ['ANALYST_PROMPT', 'TASK_MIX', 'FORMAT_SHARE', 'QWEN2_SPLIT', 'SPECIAL_TOKENS', 'pretraining_conversations',
+           'qwen25_chat_template', 'train_tokenizer', 'answer_ids', 'TinyLMConfig', 'build_tiny_lm', 'check_tiny_lm',
+           'load_lm', 'greedy_answers', 'description_accuracy']
 
 # %% ../nbs/15_lm.ipynb #c2b5e88d
-ANALYST_PROMPT = ("You are a market analyst. For each stock the user names, describe what its indicators say: "
-                  "the SMA20/SMA50 trend, the sign of the MACD histogram, 10-day momentum, RSI and volatility.")
-_F = {k: i for i, k in enumerate(FEATURES)}
-_TREND = {"uptrend": "up", "downtrend": "down", "flat": "flat"}
-
-def describe_stock(sym: str, # the stock's symbol
-                   f, # its raw `FEATURES` on the observed day
-                  ) -> str:
-    "One stock's indicators in words: `SYM: trend up, MACD positive, momentum flat, RSI neutral, volatility low.`"
-    return (f"{sym}: trend {_TREND[trend_word(f[_F['trend']])]}, "
-            f"MACD {'positive' if f[_F['macd_hist']] > 0 else 'negative'}, "
-            f"momentum {momentum_word(f[_F['momentum']])}, RSI {rsi_word(f[_F['rsi_14']])}, "
-            f"volatility {vol_word(f[_F['volatility']])}.")
-
+ANALYST_PROMPT = ("You are a market analyst. For the stocks the user names, say what their indicators show: the "
+                  "SMA20/SMA50 trend, then the MACD histogram's sign, 10-day momentum and RSI, then volatility.")
 TASK_MIX = (("easy", 0.7), ("medium", 0.2), ("hard", 0.1))   # pretraining conversations by task
 FORMAT_SHARE = 0.15   # conversations under the trading prompt whose answer is a *random* valid order (format only)
 
@@ -65,7 +52,7 @@ def pretraining_conversations(n: int = 2000, # conversations
         for _ in range(int(rng.integers(0, env.spec_task.n_steps - 1))): obs, *_ = env.step("HOLD")
         feats, syms = env.observed_features(), list(env.symbols)
         pick = sorted(rng.choice(len(syms), min(len(syms), int(rng.integers(1, 4))), replace=False))
-        described = "\n".join(describe_stock(syms[j], feats[j]) for j in pick)
+        described = "\n".join(indicator_lines(syms, feats.tolist(), pick))
         if rng.random() < format_share:
             answer = f"<think>\n{described}\n</think>\n{_random_order(rng, [syms[j] for j in pick])}"
             out.append([dict(role="system", content=SYSTEM_PROMPT), dict(role="user", content=obs),
@@ -161,6 +148,7 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     from tqdm.auto import tqdm
     from transformers import Qwen2Config, Qwen2ForCausalLM
     tiny, t0 = tiny or TinyLMConfig(), time.perf_counter()
+    provenance = run_record(cfg, None)   # the code and data the build starts from (not what changed while it ran)
     out_dir = Path(out_dir or cfg.models_dir/"tiny")
     rt = apply_runtime(cfg, "build")   # the threads; the model is built and trained on the CPU
     n_threads = threads or rt.threads
@@ -202,11 +190,10 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     model.eval()
     out_dir.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out_dir); tok.save_pretrained(out_dir)
-    record = run_record(cfg, None, command="make tiny  (= tradenb.lm.build_tiny_lm(Config(seed=0)))",
-                        config=asdict(tiny), threads=n_threads, losses=losses, n_tokens=n_tokens,
-                        seconds=round(time.perf_counter() - t0, 1),
-                        n_params=sum(p.numel() for p in model.parameters()),
-                        conversations_sha256=_sha([json.dumps(c) for c in convs]))
+    record = dict(provenance, command="make tiny  (= tradenb.lm.build_tiny_lm(Config(), threads=1))",
+                  config=asdict(tiny), threads=n_threads, losses=losses, n_tokens=n_tokens,
+                  seconds=round(time.perf_counter() - t0, 1), n_params=sum(p.numel() for p in model.parameters()),
+                  conversations_sha256=_sha([json.dumps(c) for c in convs]))
     (out_dir/"tradenb_tiny.json").write_text(json.dumps(record, indent=1))
     return out_dir
 
@@ -296,16 +283,15 @@ def greedy_answers(model, # a causal LM in eval mode
 def description_accuracy(answers: list[str], # the model's descriptions
                          conversations: list[list[dict]], # the analyst chats (their answers are the truth)
                         ) -> dict:
-    "Share of named stocks whose ticker the answer copies, and of indicator words it gets right (per field)."
-    n_sym = ok_sym = n_word = ok_word = 0
+    "Share of (line, stock) entries whose ticker the answer names in that line, and that it gets exactly right."
+    n = ok_sym = ok_all = 0
     for a, c in zip(answers, conversations):
-        got = {l.split(":")[0].strip(): l.split(":", 1)[1] for l in a.splitlines() if ":" in l}
+        got = {l.split(":")[0]: l.split(": ", 1)[-1].rstrip(".").split("; ") for l in a.splitlines() if ": " in l}
         for line in c[-1]["content"].splitlines():
-            sym, want = line.split(":", 1)
-            n_sym += 1; n_word += 5
-            if sym not in got: continue
-            ok_sym += 1
-            ok_word += sum(x.strip() == y.strip() for x, y in zip(want.rstrip(".").split(","),
-                                                                 got[sym].rstrip(".").split(",")))
-    return dict(ticker_copy=ok_sym / max(1, n_sym), word_accuracy=ok_word / max(1, n_word), n_stocks=n_sym)
-
+            head, want = line.split(": ", 1)
+            have = got.get(head, [])
+            for entry in want.rstrip(".").split("; "):
+                n += 1
+                ok_sym += any(h.split(" ")[0] == entry.split(" ")[0] for h in have)
+                ok_all += entry in have
+    return dict(ticker_copy=ok_sym / max(1, n), word_accuracy=ok_all / max(1, n), n_entries=n)

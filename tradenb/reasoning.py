@@ -12,8 +12,8 @@ from .labeling import indicator_votes
 from .prompts import bb_word, decided_actions, macd_words, rsi_word, trend_word
 
 # %% auto #0
-__all__ = ['VOTE_NAMES', 'vol_word', 'momentum_word', 'symbol_reasoning', 'template_reasoning', 'rule_reasoning',
-           'observed_reasoning']
+__all__ = ['VOTE_NAMES', 'vol_word', 'momentum_word', 'indicator_lines', 'symbol_reasoning', 'template_reasoning',
+           'rule_reasoning', 'observed_reasoning']
 
 # %% ../nbs/11_reasoning.ipynb #5b8bc52a
 VOTE_NAMES = ("the SMA20/SMA50 trend", "the MACD histogram", "10-day momentum", "RSI")  # `indicator_votes`' order
@@ -27,6 +27,23 @@ def momentum_word(m: float, # 10-day momentum (return over 10 days)
                  ) -> str:
     "`up`, `down` or `flat`: the momentum vote of `indicator_votes` (beyond ±2% in 10 days) in a word."
     return "up" if m > 0.02 else "down" if m < -0.02 else "flat"
+
+def indicator_lines(symbols: list, # the observation's symbols
+                    features: list, # per symbol: raw `FEATURES` on day t
+                    focus: list, # the indices of the stocks to describe, in order
+                   ) -> list[str]:
+    """`Trend:`, `Momentum:` and `Risk:` lines naming each focus stock's indicator words: the facts the v2 rule's
+    votes read (trend word, MACD sign, momentum word, RSI, volatility). The tiny base is pretrained to write them."""
+    F = {k: i for i, k in enumerate(FEATURES)}
+    lines = {k: [] for k in ("Trend", "Momentum", "Risk")}
+    for j in focus:
+        f, sym = features[j], symbols[j]
+        lines["Trend"].append(f"{sym} {trend_word(f[F['trend']])}")
+        lines["Momentum"].append(f"{sym} MACD {'positive' if f[F['macd_hist']] > 0 else 'negative'}, momentum "
+                                 f"{momentum_word(f[F['momentum']])}, RSI {f[F['rsi_14']]:.0f} "
+                                 f"{rsi_word(f[F['rsi_14']])}")
+        lines["Risk"].append(f"{sym} volatility {vol_word(f[F['volatility']])}")
+    return [f"{k}: {'; '.join(v)}." for k, v in lines.items()]
 
 def symbol_reasoning(sym: str, # the stock's symbol
                      f, # its raw `FEATURES` on day t
@@ -90,22 +107,15 @@ def template_reasoning(label: str, # the decision to explain, in the answer form
     ])
 
 def _compact(symbols, features, macd_prev, focus, trades, decision, held=None) -> str:
-    """The same steps in a few words per stock, ending with the four votes and their sum: the sum is what the v2
-    rule decides on (>= +2 buy, <= -2 sell what is held), so a model can read its decision off its own words."""
-    F = {k: i for i, k in enumerate(FEATURES)}
-    lines = {k: [] for k in ("Trend", "Momentum", "Risk", "Votes")}
-    split = False
+    """The indicator words per stock (`indicator_lines`), then the four votes, their sum and the position: the sum
+    and the position are what the v2 rule decides on (>= +2 buy, <= -2 sell what is held), so a model can read its
+    decision off its own words."""
+    votes, split = [], False
     for j in focus:
-        f, sym = features[j], symbols[j]
-        v = indicator_votes(np.asarray(f)); split |= bool((v > 0).any() and (v < 0).any())
-        lines["Trend"].append(f"{sym} {trend_word(f[F['trend']])}")
-        lines["Momentum"].append(f"{sym} MACD {'positive' if f[F['macd_hist']] > 0 else 'negative'}, momentum "
-                                 f"{momentum_word(f[F['momentum']])}, RSI {f[F['rsi_14']]:.0f} "
-                                 f"{rsi_word(f[F['rsi_14']])}")
-        pos = "" if held is None else (", held" if held[j] else ", not held")
-        lines["Risk"].append(f"{sym} volatility {vol_word(f[F['volatility']])}{pos}")
-        lines["Votes"].append(f"{sym} " + " ".join(f"{x:+d}" for x in v) + f" = {int(v.sum()):+d}")
-    out = [f"{k}: {'; '.join(v)}." for k, v in lines.items()]
+        v = indicator_votes(np.asarray(features[j])); split |= bool((v > 0).any() and (v < 0).any())
+        pos = "" if held is None else (" (held)" if held[j] else " (not held)")
+        votes.append(f"{symbols[j]} " + " ".join(f"{x:+d}" for x in v) + f" = {int(v.sum()):+d}{pos}")
+    out = indicator_lines(symbols, features, focus) + [f"Votes: {'; '.join(votes)}."]
     if split:
         out.insert(3, "Conflict: signals are mixed; however "
                    + ("the trade has the edge." if trades else "waiting is safer."))

@@ -47,13 +47,17 @@ def load_adapter(base, # the model the adapter was trained on: a directory, "tin
                  checkpoint, # a folder holding a LoRA adapter (`checkpoint-N`, or a run's `final`)
                  cfg: Config, # the run's config (see `load_lm`)
                 ):
-    "(merged model, tokenizer): the LoRA adapter in `checkpoint` put on `base` and merged, in eval mode."
+    "(model, tokenizer) in eval mode: `checkpoint`'s LoRA adapter merged into `base`, or a full fine-tune's weights."
     from peft import PeftModel
     ck = Path(checkpoint)
-    if not (ck/"adapter_config.json").exists():
-        raise FileNotFoundError(f"{ck} holds no LoRA adapter (no adapter_config.json in the folder)")
     model, tok = load_lm(str(base), cfg)
-    model = PeftModel.from_pretrained(model, str(ck)).merge_and_unload()
+    if (ck/"adapter_config.json").exists():
+        model = PeftModel.from_pretrained(model, str(ck)).merge_and_unload()
+    elif (ck/"config.json").exists():   # a full fine-tune's checkpoint: its weights, the base's tokenizer
+        from transformers import AutoModelForCausalLM
+        model = AutoModelForCausalLM.from_pretrained(str(ck), dtype=model.dtype).to(model.device)
+    else:
+        raise FileNotFoundError(f"{ck} holds no LoRA adapter (no adapter_config.json) and no model (no config.json)")
     model.eval()
     return model, tok
 
@@ -101,13 +105,14 @@ class StageConfig:
 @dataclass
 class LoRAStageConfig(StageConfig):
     "A `StageConfig` whose stage trains a LoRA adapter: rank, scale, dropout and target modules."
-    lora_r: int = 16                 # the adapter's rank
+    lora_r: int = 16                 # the adapter's rank (0: no adapter, a full fine-tune)
     lora_alpha: int = 32             # its scale (the update is multiplied by alpha / r)
     lora_dropout: float = 0.0        # dropout on the adapter's input
     lora_targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj")   # the attention projections
 
     def lora_config(self):
-        "peft's `LoraConfig` (causal LM) of these settings."
+        "peft's `LoraConfig` (causal LM) of these settings; None when `lora_r` is 0 (train every weight)."
+        if self.lora_r == 0: return None
         from peft import LoraConfig
         return LoraConfig(r=self.lora_r, lora_alpha=self.lora_alpha, lora_dropout=self.lora_dropout,
                           target_modules=list(self.lora_targets), task_type="CAUSAL_LM")
