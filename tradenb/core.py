@@ -29,8 +29,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         "config": {},            # the `Config` defaults *are* the smoke profile
         "datasets": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300,
                          grpo_prompts=300),
-        "rl": dict(ppo_timesteps=8_192, dqn_timesteps=10_000),
-        "labeling": dict(n_balanced=2_000, n_calibration=40),
+        "rl": dict(ppo_timesteps=8_192, dqn_timesteps=6_000),
+        "labeling": dict(n_balanced=2_000, n_calibration=30),
         "evaluate": dict(masked_episodes_lm=4),   # the memorisation gap's episodes (chapter 16)
         # benchmark sizes (chapter 96): tiny in smoke, where they only show the code runs; the measurements are full's
         "bench": dict(lm_envs=8, lm_steps=1, lm_tasks=("easy",), grpo_steps=3, server_episodes=2, server_clients=8,
