@@ -57,7 +57,9 @@ def test_pretraining_conversations_describe_named_stocks_without_the_answer_form
         assert (sysm["content"], user["role"], asst["role"]) == (ANALYST_PROMPT, "user", "assistant")
         symbols = [l.split(":")[0] for l in user["content"].splitlines() if ": close " in l]
         named = user["content"].rsplit("\nDescribe ", 1)[1].rstrip(".").split(", ")
-        assert set(named) <= set(symbols) and [l.split(":")[0] for l in asst["content"].splitlines()] == named
+        lines = asst["content"].splitlines()
+        assert set(named) <= set(symbols) and [l.split(":")[0] for l in lines] == ["Trend", "Momentum", "Risk"]
+        for l in lines: assert [x.split()[0] for x in l.split(": ", 1)[1].rstrip(".").split("; ")] == named
         assert parse_action(asst["content"], symbols).parse_error      # never an answer in the trading format
         assert SYSTEM_PROMPT not in user["content"]
     mixed = pretraining_conversations(200, seed=3)
