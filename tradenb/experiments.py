@@ -242,7 +242,7 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     its weights, the code's commit, the env version, the task, the episode count and the seed: within one run, a
     start model is scored once (a clean clone has no cache)."""
     from tradenb.evaluate import evaluate_agent
-    from tradenb.llm_agent import LLMAgent
+    from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
     n = cfg.n_eval_episodes_lm
     code = run_record(cfg)["git_commit"]
@@ -251,7 +251,8 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
         return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
     model, tok = load_lm(str(model_path), cfg)
-    row, eps = evaluate_agent(LLMAgent(model, tok, name=name), cfg, eval_task, "test", n, model=name)
+    row, eps = evaluate_agent(LLMAgent(model, tok, name=name, max_new_tokens=answer_tokens(cfg)), cfg, eval_task,
+                              "test", n, model=name)
     cache.mkdir(parents=True, exist_ok=True)
     eps.drop(columns="equity").to_csv(cache/"episodes.csv", index=False)
     (cache/"row.json").write_text(json.dumps(row, default=str))

@@ -16,7 +16,7 @@ from .lm import load_lm
 from .prompts import SYSTEM_PROMPT, chat_messages, parse_action, strip_think
 
 # %% auto #0
-__all__ = ['shared_prefix_length', 'LLMAgent', 'language_model_agent']
+__all__ = ['shared_prefix_length', 'LLMAgent', 'language_model_agent', 'answer_tokens']
 
 # %% ../nbs/16_llm_agent.ipynb #47e542c1
 def shared_prefix_length(ids: list[list[int]], # the token ids of each prompt
@@ -129,6 +129,12 @@ def language_model_agent(name: str, # "llm" (the profile's `cfg.lm_name`), "tiny
     model, tok = load_lm(lm, cfg)
     label = Path(lm).name if Path(lm).is_dir() else lm
     zero_shot = key in ("llm", "tiny") or not Path(lm).is_dir()   # a local directory is a fine-tuned model
-    return LLMAgent(model, tok, name=f"{label} zero-shot" if zero_shot else label), lm
+    return LLMAgent(model, tok, name=f"{label} zero-shot" if zero_shot else label,
+                    max_new_tokens=answer_tokens(cfg)), lm
+
+def answer_tokens(cfg: Config, # the run's config: its profile's `evaluate.max_new_tokens_lm`
+                 ) -> int:
+    "The longest answer a language model may write in this profile's evaluations (tokens)."
+    return int(cfg.values("evaluate")["max_new_tokens_lm"])
 
 register_agent_resolver(language_model_agent)

@@ -79,10 +79,10 @@ def collect_winners(cfg: Config, # the run's config (episode sets, device)
     "(per-episode results, winner examples, funnel) from `raft.n_episodes` sampled episodes."
     from tradenb.agents import BuyAndHoldAgent, RandomAgent
     from tradenb.evaluate import episode_set, play_episodes
-    from tradenb.llm_agent import LLMAgent
+    from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
     model, tok = load_lm(str(model_path), cfg)
-    agent = LLMAgent(model, tok, name="raft sampler", temperature=raft.temperature)
+    agent = LLMAgent(model, tok, name="raft sampler", temperature=raft.temperature, max_new_tokens=answer_tokens(cfg))
     es = episode_set(cfg, raft.task, raft.split, raft.n_episodes, save=False)
     results = play_episodes(agent, es, cfg, seed=raft.seed, progress=True)
     baselines = {a.name: play_episodes(a, es, cfg, seed=raft.seed) for a in (BuyAndHoldAgent(), RandomAgent())}

@@ -205,14 +205,15 @@ def score_checkpoints(cfg: Config, # the run's config (episode sets, device)
                      ) -> pd.DataFrame:
     "Val-episode score of the base (step 0) and every checkpoint; one row each."
     from tradenb.evaluate import episode_set, evaluate_agent
-    from tradenb.llm_agent import LLMAgent
+    from tradenb.llm_agent import LLMAgent, answer_tokens
     es = episode_set(cfg, task, split, n_episodes)
     loss_at = dict(losses or [])
     rows = []
     for ck in [None, *ckpts]:
         model, tok = load_lm(str(base), cfg) if ck is None else load_adapter(base, ck, cfg)
         step = 0 if ck is None else step_of(ck)
-        row, _ = evaluate_agent(LLMAgent(model, tok, name=f"{name} step {step}"), cfg, task, split, es=es, track=False)
+        agent = LLMAgent(model, tok, name=f"{name} step {step}", max_new_tokens=answer_tokens(cfg))
+        row, _ = evaluate_agent(agent, cfg, task, split, es=es, track=False)
         rows.append(dict(step=step, checkpoint=str(ck) if ck else str(base), loss=loss_at.get(step, math.nan),
                          **{k: row[k] for k in ("score_mean", "score_ci_low", "score_ci_high", "score_v1_mean",
                                                 "return_mean", "hold_share", "parse_error_rate", "decision_accuracy",
