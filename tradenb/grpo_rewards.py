@@ -13,10 +13,10 @@ from .decisions import GRPO_COLUMNS, grpo_prompt_set
 from .prompts import parse_action
 
 # %% auto #0
-__all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'REWARD_NAMES', 'DEFAULT_REWARD_WEIGHTS', 'KEEP_TOKENS', 'prompt_set',
-           'check_prompt_set', 'completion_text', 'parsed', 'format_reward', 'action_stats', 'reasoning_score',
-           'reasoning_reward', 'executed', 'trading_reward', 'prediction_reward', 'mix_reward', 'actionable',
-           'hold_penalty_reward', 'price_change_reward', 'format_pm_reward', 'hold_progressive_reward',
+__all__ = ['PROMPT_COLUMNS', 'REASONING_TOPICS', 'MIN_CASH', 'REWARD_NAMES', 'DEFAULT_REWARD_WEIGHTS', 'KEEP_TOKENS',
+           'prompt_set', 'check_prompt_set', 'completion_text', 'parsed', 'format_reward', 'action_stats',
+           'reasoning_score', 'reasoning_reward', 'executed', 'trading_reward', 'prediction_reward', 'mix_reward',
+           'actionable', 'hold_penalty_reward', 'price_change_reward', 'format_pm_reward', 'hold_progressive_reward',
            'signal_agreement_reward', 'decode_keeping_think', 'reward_funcs', 'total_reward']
 
 # %% ../nbs/19_grpo_rewards.ipynb #a15b2cba
@@ -130,10 +130,12 @@ def reasoning_reward(completions, # TRL completions
             for c, p in zip(completions, parsed(completions, symbols))]
 
 # %% ../nbs/19_grpo_rewards.ipynb #8c2ada8e
+MIN_CASH = 1e-3   # below this cash share of equity a BUY buys nothing
+
 def executed(p, # a parsed completion (`parse_action`)
              held, # per symbol: whether a position is open (the row's `held`)
              cash_share: float = 1.0, # cash / equity (the row's `cash_share`)
-             min_cash: float = 1e-3, # below this cash share a BUY buys nothing
+             min_cash: float = MIN_CASH, # below this cash share a BUY buys nothing
             ) -> np.ndarray:
     """The signed fractions (BUY +, SELL −) the env would execute: a SELL of an unheld stock sells nothing (no
     shorting) and a BUY without cash buys nothing; an unparseable answer executes nothing (a counted HOLD)."""
@@ -155,11 +157,13 @@ def _z(f, returns, vols, scale: float = 1.0, min_vol: float = 1e-3) -> float:
     contrib = np.where(np.isfinite(r) & np.isfinite(s), f * r / s, 0.0)
     return float(contrib.sum() / max(1.0, np.abs(f).sum()))
 
+def _holdings(kwargs, n: int) -> tuple[list, list]:
+    "(per row `held`, per row `cash_share`, 1.0 where the rows carry no cash column)."
+    return _per_row(kwargs, "held", n), kwargs.get("cash_share") or [1.0] * n
+
 def _executed_all(completions, symbols, kwargs) -> tuple[list, list]:
     "(parsed, executed fractions) of every completion against its row's holdings and cash."
-    n = len(completions)
-    held = _per_row(kwargs, "held", n)
-    cash = kwargs.get("cash_share") or [1.0] * n
+    held, cash = _holdings(kwargs, len(completions))
     ps = parsed(completions, symbols)
     return ps, [executed(p, h, c) for p, h, c in zip(ps, held, cash)]
 
@@ -215,7 +219,7 @@ def actionable(signal, # per symbol, the indicator consensus (-1/0/+1)
     "Per symbol: a clear signal the env lets one act on (+1 with cash to buy, -1 with a position to sell)."
     s = np.nan_to_num(np.array([_f(x) for x in signal]))
     h = np.asarray(held, dtype=bool)
-    return ((s >= 1) & (_f(cash_share) > 1e-3)) | ((s <= -1) & h)
+    return ((s >= 1) & (_f(cash_share) > MIN_CASH)) | ((s <= -1) & h)
 
 def hold_penalty_reward(completions, # TRL completions
                         symbols, # the dataset's `symbols` column
@@ -225,10 +229,9 @@ def hold_penalty_reward(completions, # TRL completions
     of an unheld stock); 0 for an executed position or a parse error (the format reward handles those)."""
     n = len(completions)
     _per_row(dict(signal=signal), "signal", n)
-    cash = kwargs.get("cash_share") or [1.0] * n
     ps, fs = _executed_all(completions, symbols, kwargs)
     out = []
-    for p, f, sig, h, c in zip(ps, fs, signal, kwargs["held"], cash):
+    for p, f, sig, h, c in zip(ps, fs, signal, *_holdings(kwargs, n)):
         if p.parse_error or f.any() or not len(sig): out.append(0.0); continue
         out.append(-float(np.mean(actionable(sig, h, c))))
     return out
@@ -267,9 +270,8 @@ def signal_agreement_reward(completions, # TRL completions
     "Positive control: share of symbols whose executed action is the v2 rule's on the prompt; -1 when unparseable."
     n = len(completions)
     _per_row(dict(signal=signal), "signal", n)
-    cash = kwargs.get("cash_share") or [1.0] * n
     out = []
-    for p, f, sig, h, c in zip(*_executed_all(completions, symbols, kwargs), signal, kwargs["held"], cash):
+    for p, f, sig, h, c in zip(*_executed_all(completions, symbols, kwargs), signal, *_holdings(kwargs, n)):
         if p.parse_error: out.append(-1.0); continue
         want = np.sign(np.nan_to_num(np.array([_f(x) for x in sig]))) * actionable(sig, h, c)
         out.append(float(np.mean(np.sign(f) == want)) if len(want) else 0.0)

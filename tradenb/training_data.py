@@ -204,6 +204,13 @@ def _candidates(cfg, task, n, seed, policy="random", split="train"):
     return decision_state(cfg, rollout_decisions(cfg, split, task, n, seed, policy,
                                                  forward_days=max(ORACLE_HORIZONS)), split=split)
 
+def _rule_pool(cfg, n, seed, split="train"):
+    "Easy decisions of `split` labelled by the v2 rule (`template_orders`), `n` balanced rows first (`_balanced_pool`)."
+    st = _candidates(cfg, "easy", 4 * n, seed, split=split)
+    acts, texts = zip(*(template_orders(f, h, c, s)
+                        for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
+    return _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed)
+
 def _balanced_pool(st: pd.DataFrame, n: int, seed: int, regime_mix=None) -> pd.DataFrame:
     "`n` balanced rows first, then every other candidate (replacements for rejections)."
     first = balance(st, n, DEFAULT_ACTION_MIX, regime_mix, seed=seed, regime_col="regime0")
@@ -227,10 +234,7 @@ def _build_sft(cfg: Config, name: str, n: int, teacher: Teacher | None, cube,
             parts.append(st)
         return pd.concat(parts, ignore_index=True), dict(teacher="rule", n_rejected=0)
     if name == "sft_v2_balanced":
-        st = _candidates(cfg, "easy", 4 * n, seed)
-        acts, texts = zip(*(template_orders(f, h, c, s)
-                            for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
-        st = _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed)
+        st = _rule_pool(cfg, n, seed)
         st["task"] = "easy"
         return distill(st, n, TemplateTeacher(compact=cfg.reasoning == "compact"), cube, "target", "target_actions",
                        progress=progress)
@@ -377,7 +381,4 @@ def rule_label_prompts(cfg: Config, # the run's config (data)
                        seed: int = 1, # seed of the episodes and the balancing
                       ) -> pd.DataFrame:
     "`n` easy decisions of `split`, balanced like `sft_v2_balanced`, with the v2 rule's label (`target`, `action`)."
-    st = _candidates(cfg, "easy", 4 * n, seed, split=split)
-    acts, texts = zip(*(template_orders(f, h, c, s)
-                        for f, h, c, s in zip(st.features, st.held, st.cash_share, st.symbols)))
-    return _balanced_pool(_with_target(st, list(texts), list(acts)), n, seed).iloc[:n].reset_index(drop=True)
+    return _rule_pool(cfg, n, seed, split).iloc[:n].reset_index(drop=True)
