@@ -31,8 +31,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                          grpo_prompts=300),
         "rl": dict(ppo_timesteps=8_192, dqn_timesteps=6_000),
         "labeling": dict(n_balanced=2_000, n_calibration=30),
-        # the memorisation gap's episodes (chapter 16); the longest LM answer (the compact reasoning: ~70 tokens)
-        "evaluate": dict(masked_episodes_lm=4, max_new_tokens_lm=160),   # the memorisation gap's episodes (chapter 16)
+        # the memorisation gap's episodes and tasks (chapter 16; smoke: easy only, where the prompts are short); the
+        # longest LM answer (the compact reasoning: ~70 tokens)
+        "evaluate": dict(masked_episodes_lm=4, masked_tasks_lm=("easy",), max_new_tokens_lm=160),
         # benchmark sizes (chapter 96): tiny in smoke, where they only show the code runs; the measurements are full's
         "bench": dict(lm_envs=8, lm_steps=1, lm_tasks=("easy",), grpo_steps=3, server_episodes=2, server_clients=8,
                       server_steps_per_client=20),
@@ -46,7 +47,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                          grpo_prompts=20_000),
         "rl": dict(ppo_timesteps=20_000, dqn_timesteps=50_000),
         "labeling": dict(n_balanced=10_000, n_calibration=100),
-        "evaluate": dict(masked_episodes_lm=100, max_new_tokens_lm=512),   # full reasoning, hub models
+        "evaluate": dict(masked_episodes_lm=100, masked_tasks_lm=("easy", "medium", "hard"), max_new_tokens_lm=512),
         "bench": dict(lm_envs=32, lm_steps=2, lm_tasks=("easy", "medium"), grpo_steps=10, server_episodes=5,
                       server_clients=20, server_steps_per_client=50),
         # the published recipes (the write-ups' hyperparameters)

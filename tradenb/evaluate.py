@@ -355,6 +355,7 @@ def evaluate_all(cfg: Config, # the run's config
                  n_episodes: int | None = None, # None: the profile's count (`n_eval_episodes_lm` for LMs)
                  track: bool = True, # log every evaluation to MLflow
                  masked_episodes: int | None = None, # LMs: also play the first this many episodes masked (the gap)
+                 masked_tasks=None, # ...on these tasks only (None: every task played)
                 ) -> tuple[pd.DataFrame, dict]:
     """Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame}). With
     `masked_episodes`, each language model also plays the first `masked_episodes` of its episodes with
@@ -367,7 +368,8 @@ def evaluate_all(cfg: Config, # the run's config
         agent, model = cache[name]
         n = n_episodes or (cfg.n_eval_episodes_lm if getattr(agent, "is_lm", False) else cfg.n_eval_episodes)
         row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
-        if masked_episodes and getattr(agent, "is_lm", False):   # the memorisation gap: nothing to remember
+        masked_here = masked_tasks is None or task in masked_tasks
+        if masked_episodes and getattr(agent, "is_lm", False) and masked_here:   # the gap: nothing to remember
             es = episode_set(cfg, task, split, n)
             m = min(masked_episodes, len(es))   # the first `m` of the same episodes (no new set is saved)
             masked, meps = evaluate_agent(agent, cfg, task, split, model=model, track=False, mask="full",

@@ -59,7 +59,8 @@ SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(1, "base", "none", smoke={}, note="zero-shot base model"),
-    Experiment(2, "sft_v1", "sft", dataset="sft_v1_rule", select="final", smoke=SMOKE_SFT,
+    Experiment(2, "sft_v1", "sft", dataset="sft_v1_rule", select="final",
+               smoke={**SMOKE_SFT, "steps": 30, "save_steps": 30},   # 3/7 medium examples: 3.8 s/step on 2 cores
                full=dict(lora_r=64, lora_alpha=128, steps=400), note="rule-agent trajectories, natural HOLD imbalance"),
     Experiment(3, "sft_v2", "sft", dataset="sft_v2_balanced", select="final", smoke=SMOKE_SFT,
                full=dict(lr=2e-5, lora_r=64, lora_alpha=128, steps=1000, lora_targets=ALL_LINEAR),
@@ -260,6 +261,34 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
 
 N_LABEL_PROMPTS = 100   # held-out val prompts behind an SFT row's `label_accuracy`
 
+def _selection(cfg: Config, e: Experiment, start: str, run_dir: Path, info: dict, eval_task: str) -> pd.DataFrame:
+    """The val scores of a run's checkpoints (`score_checkpoints`), kept in the run's folder with what they depend on
+    (code, checkpoints, episodes): a reused run is not scored again (chapter 23 reuses the runs of 18 and 22)."""
+    from tradenb.sft import score_checkpoints
+    key = dict(code=run_record(cfg)["git_commit"], checkpoints=info["checkpoints"], task=eval_task,
+               n=cfg.n_eval_episodes_lm, seed=cfg.seed, env=ENV_VERSION)
+    path = run_dir/"selection.json"
+    if path.exists() and (kept := json.loads(path.read_text()))["key"] == key: return pd.DataFrame(kept["table"])
+    table = score_checkpoints(cfg, start, info["checkpoints"], eval_task, "val", cfg.n_eval_episodes_lm,
+                              info.get("losses"), e.name)
+    path.write_text(json.dumps(dict(key=key, table=table.to_dict("records")), default=str))
+    return table
+
+def _label_results(cfg: Config, model_path: Path) -> dict:
+    """`label_accuracy` of a model on `N_LABEL_PROMPTS` held-out val prompts (the capability bar), cached beside
+    `test_results`' by the model's weights and the code's commit."""
+    from tradenb.lm import load_lm
+    from tradenb.sft import label_accuracy
+    from tradenb.training_data import rule_label_prompts
+    cache = (cfg.models_dir/"eval_cache"/
+             f"{weights_key(model_path)}_{run_record(cfg)['git_commit']}_labels_n{N_LABEL_PROMPTS}_s{cfg.seed}.json")
+    if cache.exists(): return json.loads(cache.read_text())
+    model, tok = load_lm(str(model_path), cfg)
+    labels = label_accuracy(model, tok, rule_label_prompts(cfg, N_LABEL_PROMPTS, "val", cfg.seed + 1))
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    cache.write_text(json.dumps(labels))
+    return labels
+
 def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                    name: str, # the experiment's name
                    eval_task: str = "easy", # the task of val selection and the test score
@@ -268,7 +297,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
     "Train (or reuse) experiment `name`, select and export its model, score it on test episodes; its results row."
     from tradenb.agents import HoldAgent
     from tradenb.evaluate import bootstrap_ci, evaluate_agent, paired_difference
-    from tradenb.sft import export_model, score_checkpoints, select_best
+    from tradenb.sft import export_model, select_best
     e = experiment(name)
     row = dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env)
     if e.env != "static": return {**row, "status": SKIPPED[e.env]}
@@ -284,8 +313,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
         if not ckpts: chosen = None                     # e.g. RAFT with no winner: the start model stays
         elif e.select == "final": chosen = ckpts[-1]
         else:
-            table = score_checkpoints(cfg, start, ckpts, eval_task, "val", cfg.n_eval_episodes_lm, info.get("losses"),
-                                      e.name)
+            table = _selection(cfg, e, start, run_dir, info, eval_task)
             best = select_best(table, include_base=e.stage == "raft")
             chosen = None if best.step == 0 else best.checkpoint
             info["selection"] = table
@@ -296,13 +324,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
     vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
     vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
     v1_ci = bootstrap_ci(eps.groupby("episode")["score_v1"].mean(), seed=cfg.seed)
-    labels = {}
-    if e.stage == "sft":   # the capability bar: decisions on held-out val prompts against the v2 rule's labels
-        from tradenb.lm import load_lm
-        from tradenb.sft import label_accuracy
-        from tradenb.training_data import rule_label_prompts
-        model, tok = load_lm(str(out), cfg)
-        labels = label_accuracy(model, tok, rule_label_prompts(cfg, N_LABEL_PROMPTS, "val", cfg.seed + 1))
+    labels = _label_results(cfg, out) if e.stage == "sft" else {}
     rec = run_record(cfg, eval_task)
     row.update(status="ran", steps=info.get("steps", 0), selected=Path(chosen).name if chosen else "start model",
                eval_task=eval_task, static_score_mean=res["score_mean"], static_score_ci_low=res["score_ci_low"],
