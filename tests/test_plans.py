@@ -129,3 +129,20 @@ def test_bad_plans_are_holds_with_a_reason(text, reason):
 def test_valid_plans_round_trip(conf, stop, target):
     p = Plan(action="buy", confidence=conf, entry=100.0, stop=stop, target=target)
     assert parse_plan(plan_json(p)) == (p, None)
+
+
+def test_plan_lm_pipeline_is_deterministic_given_the_seed():
+    "Two short LoRA SFT runs with the same seed write the same plans (tiny model, a few steps)."
+    from tradenb.allocation import allocation_data
+    from tradenb.core import Config
+    from tradenb.plans import train_plan_lm, write_plans
+    cfg = Config.from_profile("smoke", universe="crypto")
+    data = allocation_data(cfg=cfg)
+    outs = []
+    for _ in range(2):
+        res = train_plan_lm(cfg, data, "tiny", n_examples=16, steps=2, seed=7, batch_size=4)
+        tr = res["trainer"]
+        w = write_plans(tr.model, tr.processing_class, data, "test", every=120, max_new_tokens=16)
+        outs.append((res["losses"], w["answers"], [str(r) for r in w["reasons"].ravel()]))
+        assert w["n_plans"] == 4 * 3 and w["decisions_per_s"] > 0
+    assert outs[0] == outs[1]
