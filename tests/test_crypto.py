@@ -97,3 +97,25 @@ def test_baseline_table_carries_published_and_record(tmp_path):
     pub = published_crypto(cfg)
     assert {"PPO allocation (SB3)", "HF-style transformer trader", "Qwen LoRA plan writer"} <= set(pub.index)
     with pytest.raises(ValueError, match="unknown row group"): compare_crypto(cfg, rows=("nope",))
+
+
+def test_every_row_end_to_end_at_toy_scale(tmp_path):
+    "All row groups with toy budgets: one row each, the published columns where published, files written."
+    from tradenb.crypto import LAYERED_ROW, PUBLISHED_ROWS, TRADER_ROWS, crypto_bench, write_comparison
+    cfg = CRYPTO.replace(output_dir=tmp_path)
+    cc = CompareConfig.for_profile(cfg, n_seeds=1, ppo_timesteps=256, transformer_epochs=1, plan_examples=16,
+                                   plan_sft_steps=2, plan_every=120, plan_sft=dict(batch_size=4))
+    table, runs = compare_crypto(cfg, cc)
+    want = ["cash (hold)", "buy-and-hold (equal weight)", "PPO allocation", *TRADER_ROWS, "plan LM (LoRA SFT)",
+            LAYERED_ROW]
+    assert list(table.approach) == want and (table.n_seeds == 1).all()
+    pub = table.set_index("approach")
+    assert pub.loc[list(PUBLISHED_ROWS), "published_return_pct"].notna().all()
+    assert pub.drop(index=list(PUBLISHED_ROWS)).published_return_pct.isna().all()
+    lm = pub.loc["plan LM (LoRA SFT)"]
+    assert lm.invalid_decisions + lm.valid_plan_share * 12 == pytest.approx(12)   # 4 plan days x 3 coins, each counted
+    assert ((table.score_ci_low <= table.score_mean + 1e-12) & (table.score_mean <= table.score_ci_high + 1e-12)).all()
+    paths = write_comparison(table, runs, cfg)
+    assert paths["csv"].exists() and paths["figure"].stat().st_size > 10_000
+    bench = crypto_bench(cfg, allocation_data(cfg=cfg), runs, steps=200)
+    assert (bench.value > 0).all() and len(bench) == 6
