@@ -77,6 +77,7 @@ KEYS = {
     "env_calibration.csv": ["task", "agent"],
     "experiments.csv": ["experiment"],
     "regime_balance.csv": ["kind", "class"],
+    "crypto_comparison.csv": ["approach"],
     # excluded above, listed for when they are compared with --include-excluded
     "grpo_bench.csv": ["model", "device", "threads"],
     "reproduce_timings.csv": ["notebook"],

@@ -15,7 +15,7 @@ from .tracking import run_record
 
 # %% auto #0
 __all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'compare', 'datasets',
-           'train', 'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
+           'train', 'compare_crypto_cmd', 'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -181,6 +181,33 @@ def train(names: list[str] = typer.Argument(None, help="experiment name(s) of th
     cols = [c for c in ("experiment", "status", "static_score_mean", "published_static", "hold_share", "kl_final")
             if c in table]
     typer.echo(table[table.experiment.isin(todo)][cols].to_string(index=False))
+
+# %% ../nbs/95_cli.ipynb #27a0f234
+@app.command("compare-crypto")
+def compare_crypto_cmd(symbols: str = typer.Option("BTC,ETH,SOL", help="comma-separated coins of data/crypto.parquet"),
+                       quick: bool = typer.Option(False, "--quick", help="the smoke profile (minutes on CPU)"),
+                       profile: str = typer.Option("smoke", help="smoke or full (ignored with --quick)"),
+                       rows: list[str] = typer.Option(None, help="row group(s): baselines, ppo, transformer, plan_lm, "
+                                                                 "layered (default: all)"),
+                       output_dir: Path = typer.Option(None, help="write results/ and figures/ here")):
+    "Crypto comparison: PPO allocation vs transformer trader vs plan-writing LM (+ layered, baselines)."
+    from tradenb.crypto import ROW_GROUPS, CompareConfig, compare_crypto, write_comparison
+    from tradenb.data import load_panel
+    cfg = Config.from_profile("smoke" if quick else profile, universe="crypto",
+                              output_dir=Path(output_dir).resolve() if output_dir else None)
+    syms = tuple(s.strip().upper() for s in symbols.split(",") if s.strip())
+    have = set(load_panel(universe="crypto", cfg=cfg)["symbol"])
+    if not syms or (bad := sorted(set(syms) - have)):
+        raise typer.BadParameter(f"unknown symbol(s) {bad if syms else symbols!r}; "
+                                 f"data/crypto.parquet has {sorted(have)}")
+    if bad := sorted(set(rows or ()) - set(ROW_GROUPS)):
+        raise typer.BadParameter(f"unknown row group(s) {bad}; choose from {', '.join(ROW_GROUPS)}")
+    table, runs = compare_crypto(cfg, CompareConfig.for_profile(cfg, symbols=syms), tuple(rows) if rows else None)
+    paths = write_comparison(table, runs, cfg)
+    cols = ["approach", "return_pct", "sortino", "max_drawdown_pct", "goodness", "score_mean", "score_ci_low",
+            "score_ci_high", "published_return_pct", "published_goodness", "train_seconds", "decisions_per_s"]
+    typer.echo(table[cols].round(3).to_string(index=False))
+    typer.echo(f"wrote {paths['csv']} and {paths['figure']}")
 
 # %% ../nbs/95_cli.ipynb #1b852599
 @bench_app.command("env")

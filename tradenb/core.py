@@ -39,6 +39,11 @@ PROFILES: dict[str, dict[str, dict]] = {
                       server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
         "experiments": dict(default_set="smoke"),
+        # chapters 24-27 (crypto): PPO budget, seeds per row, trader epochs, the plan LM, its SFT and how often it plans
+        "crypto": dict(ppo_timesteps=8_192, n_seeds=3, transformer_epochs=4, plan_lm="tiny", plan_examples=300,
+                       plan_sft_steps=12, plan_every=14, window_days=30,
+                       plan_sft=dict(lr=5e-3, lora_r=32, lora_alpha=64, lora_targets=(
+                           "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))),
     },
     "full": {
         "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
@@ -57,6 +62,10 @@ PROFILES: dict[str, dict[str, dict]] = {
                      load_in_4bit=True),
         "raft": dict(n_episodes=100, sft_steps=18, sft_lr=5e-6, save_steps=6),
         "experiments": dict(default_set="all"),
+        # the crypto write-up's scales: 500k PPO steps, 500 plan examples x 3 epochs on a Qwen-class model
+        "crypto": dict(ppo_timesteps=500_000, n_seeds=5, transformer_epochs=30, plan_lm="Qwen/Qwen2.5-0.5B-Instruct",
+                       plan_examples=500, plan_sft_steps=3 * 500 // 16, plan_every=1, window_days=30,
+                       plan_sft=dict(lr=2e-4)),
     },
 }
 
