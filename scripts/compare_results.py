@@ -69,7 +69,8 @@ SAMPLED = {
     # SB3 rollouts and torch training on another CPU's kernels; the cash and buy-and-hold rows stay exact
     "crypto_comparison.csv": dict(
         where=lambda row: row.get("n_seeds", "1") != "1",
-        spec=["n_seeds", "seeds", "n_windows", "published_return_pct", "published_sortino", "published_max_drawdown_pct",
+        spec=["n_seeds", "seeds", "n_windows", "published_return_pct", "published_sortino",
+              "published_max_drawdown_pct",
               "published_goodness", "published_train_time_s", "goodness_definition", "test_first_day", "test_last_day",
               "family", "task", "task_version", "env_version", "data_sha256", "profile", "fee_bps", "window_days"],
         ci=[("score_mean", "score_ci_low", "score_ci_high"), ("score_v1_mean", "score_v1_ci_low", "score_v1_ci_high")]),
