@@ -183,9 +183,10 @@ def episode_metrics(equity, # equity curve(s): the initial cash, then one value 
 # %% ../nbs/04_grading.ipynb #2a6f5d84
 def goodness(total_return: float, # final over initial equity, minus 1
              max_drawdown: float, # largest peak-to-trough fall (<= 0; its size counts)
-             sortino: float, # annualized Sortino ratio (capped at 10; -inf or NaN count 0)
+             sortino: float, # annualized Sortino ratio (clipped to ±10; -inf or NaN count 0)
              n_trades: int, # trades in the episode (none costs 0.4)
             ) -> float:
     "Our crypto 'Goodness': 100*return - 50*|drawdown| + 5*min(sortino, 10) - 0.4 if never traded."
-    s = min(sortino, 10.0) if math.isfinite(sortino) or sortino > 0 else 0.0
+    # clipped to [-10, 10] (a very negative finite Sortino would overflow 5*s to -inf); -inf and NaN count 0
+    s = min(max(sortino, -10.0), 10.0) if math.isfinite(sortino) or sortino > 0 else 0.0
     return 100 * total_return - 50 * abs(max_drawdown) + 5 * s - (0.4 if n_trades == 0 else 0.0)
