@@ -53,17 +53,41 @@ EXCLUDED_COLUMNS = [
     r"^tradenb_version$",       # the package's own version: bumping it does not change a result
 ]
 
+# rows trained by sampling (GRPO, RAFT; chapter 27's trained rows): not bit-reproducible from one process to the
+# next, even on one machine. Measured for grpo_control's kl_final: 0.01052, 0.00411 (CI, and a clean clone here),
+# 0.009742 (another clean clone here, and a standalone run); two runs inside one process are bit-identical, so the
+# cause is per-process state (suspected: PYTHONHASHSEED-dependent set/dict order, or allocation-dependent BLAS paths),
+# amplified by sampling. Until that is fixed, for these rows only the columns in `spec` are compared exactly and the
+# score must agree statistically: each run's mean lies inside the other's 95% CI. Their other cells are notes.
+SAMPLED = {
+    "experiments.csv": dict(
+        where=lambda row: row.get("stage") in ("grpo", "raft"),
+        spec=["id", "stage", "base", "dataset", "env", "status", "steps", "eval_task", "profile", "model",
+              "env_version", "task_version", "data_sha256", "seed", "neural_score_mean"],
+        ci=[("static_score_mean", "static_score_ci_low", "static_score_ci_high"),
+            ("static_score_v1_mean", "static_score_v1_ci_low", "static_score_v1_ci_high")]),
+    # chapter 27's trained rows (PPO, the transformer trader, the plan LM, the layered row; a row with seeds > 1):
+    # SB3 rollouts and torch training on another CPU's kernels; the cash and buy-and-hold rows stay exact
+    "crypto_comparison.csv": dict(
+        where=lambda row: row.get("n_seeds", "1") != "1",
+        spec=["n_seeds", "seeds", "n_windows", "published_return_pct", "published_sortino",
+              "published_max_drawdown_pct",
+              "published_goodness", "published_train_time_s", "goodness_definition", "test_first_day", "test_last_day",
+              "family", "task", "task_version", "env_version", "data_sha256", "profile", "fee_bps", "window_days"],
+        ci=[("score_mean", "score_ci_low", "score_ci_high"), ("score_v1_mean", "score_v1_ci_low", "score_v1_ci_high")]),
+}
+
 # --- how rows are matched -------------------------------------------------------------------------
 
 # key columns of the known tables (file name -> columns that identify a row)
 KEYS = {
     "baselines.csv": ["agent", "task", "split"],
-    "crypto_comparison.csv": ["approach"],
     "datasets.csv": ["dataset", "split"],
     "datasets_vs_published.csv": ["metric"],
     "env_calibration.csv": ["task", "agent"],
     "experiments.csv": ["experiment"],
     "regime_balance.csv": ["kind", "class"],
+    "crypto_comparison.csv": ["approach"],
     # excluded above, listed for when they are compared with --include-excluded
     "grpo_bench.csv": ["model", "device", "threads"],
     "reproduce_timings.csv": ["notebook"],
@@ -118,6 +142,13 @@ def cells_equal(a: str, b: str, rel_tol: float, abs_tol: float) -> bool:
     return math.isclose(x, y, rel_tol=rel_tol, abs_tol=abs_tol)
 
 
+def _inside(x: str, lo: str, hi: str, eps: float = 1e-9) -> bool:
+    "Whether the number `x` lies in [lo, hi] (True when any of them is empty or not a number: nothing to check)."
+    v, a, b = _num(x), _num(lo), _num(hi)
+    if v is None or a is None or b is None or any(map(math.isnan, (v, a, b))): return True
+    return a - eps <= v <= b + eps
+
+
 def read(path: Path) -> pd.DataFrame:
     # as text, so that numbers are compared as written and empty cells stay empty
     return pd.read_csv(path, dtype=str, keep_default_na=False)
@@ -159,11 +190,24 @@ def compare_table(rel: str, a: pd.DataFrame, b: pd.DataFrame, args) -> tuple[lis
 
     cols = [c for c in compared if c in b.columns]
     common = [k for k in ia.index if k in ib.index]
-    bad = []
+    bad, loose = [], []
+    rule = SAMPLED.get(name)
     for k in common:
         ra, rb = ia.loc[k], ib.loc[k]
+        sampled = rule is not None and rule["where"](ra)
         for c in cols:
-            if not cells_equal(ra[c], rb[c], args.rel_tol, args.abs_tol): bad.append((k, c, ra[c], rb[c]))
+            if cells_equal(ra[c], rb[c], args.rel_tol, args.abs_tol): continue
+            if sampled and c not in rule["spec"]: loose.append((k, c, ra[c], rb[c]))
+            else: bad.append((k, c, ra[c], rb[c]))
+        if sampled:
+            for m, lo, hi in rule["ci"]:
+                if not all(x in ra.index and x in rb.index for x in (m, lo, hi)): continue
+                if not (_inside(ra[m], rb[lo], rb[hi]) and _inside(rb[m], ra[lo], ra[hi])):
+                    bad.append((k, f"{m} (outside the other run's CI)", f"{ra[m]} [{ra[lo]}, {ra[hi]}]",
+                                f"{rb[m]} [{rb[lo]}, {rb[hi]}]"))
+    if loose:
+        notes.append(f"{len(loose)} cell(s) of sampled-training rows differ, not compared exactly (SAMPLED): "
+                     + "; ".join(f"{k} {c}: A={va!r} B={vb!r}" for k, c, va, vb in loose[:args.max_examples]))
     if bad:
         diffs.append(f"{len(bad)} differing cell(s) in {len({c for _, c, _, _ in bad})} column(s) "
                      f"({len(cols)} columns x {len(common)} rows compared); first {min(len(bad), args.max_examples)}:")

@@ -46,6 +46,26 @@ def test_a_deterministic_row_must_match_exactly(folders):
     assert _run(tmp, b) == 1
 
 
+def test_a_sampled_row_tolerates_diagnostics_and_a_score_inside_the_ci(folders, capsys):
+    tmp, a = folders
+    b = a.copy(); b.loc[1, "kl_final"] = 0.11; b.loc[1, "static_score_mean"] = 0.31
+    assert _run(tmp, b) == 0
+    assert "sampled-training rows differ" in capsys.readouterr().out
+
+
+def test_a_sampled_row_fails_when_the_score_leaves_the_ci(folders):
+    tmp, a = folders
+    b = a.copy(); b.loc[1, "static_score_mean"] = 0.40; b.loc[1, "static_score_ci_low"] = 0.38
+    b.loc[1, "static_score_ci_high"] = 0.42
+    assert _run(tmp, b) == 1
+
+
+def test_a_sampled_row_fails_when_its_spec_changes(folders):
+    tmp, a = folders
+    b = a.copy(); b.loc[1, "steps"] = 10
+    assert _run(tmp, b) == 1
+
+
 def test_the_committed_results_match_themselves(tmp_path):
     shutil.copytree(ROOT/"results", tmp_path/"r")
     assert cr.main([str(ROOT/"results"), str(tmp_path/"r")]) == 0
