@@ -234,6 +234,10 @@ def weights_key(path, # a model directory, or a model name (a hub id, `tiny`)
     if not files: return str(path).replace("/", "_")
     return hashlib.sha256("".join(sha256_file(f) for f in files).encode()).hexdigest()[:16]
 
+def _eval_cache(cfg: Config, model_path, what: str) -> Path:
+    "Where a result of the model at `model_path` is cached: by its weights, the code's commit, then `what`."
+    return cfg.models_dir/"eval_cache"/f"{weights_key(model_path)}_{run_record(cfg)['git_commit']}_{what}"
+
 def test_results(cfg: Config, # the run's config (episode counts, seed, models folder)
                  model_path, # the model to score: a directory, `tiny` or a hub id
                  eval_task: str, # the task of the test episodes
@@ -246,9 +250,7 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
     n = cfg.n_eval_episodes_lm
-    code = run_record(cfg)["git_commit"]
-    cache = (cfg.models_dir/"eval_cache"/
-             f"{weights_key(model_path)}_{code}_{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}")
+    cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}")
     if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
         return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
     model, tok = load_lm(str(model_path), cfg)
@@ -280,8 +282,7 @@ def _label_results(cfg: Config, model_path: Path) -> dict:
     from tradenb.lm import load_lm
     from tradenb.sft import label_accuracy
     from tradenb.training_data import rule_label_prompts
-    cache = (cfg.models_dir/"eval_cache"/
-             f"{weights_key(model_path)}_{run_record(cfg)['git_commit']}_labels_n{N_LABEL_PROMPTS}_s{cfg.seed}.json")
+    cache = _eval_cache(cfg, model_path, f"labels_n{N_LABEL_PROMPTS}_s{cfg.seed}.json")
     if cache.exists(): return json.loads(cache.read_text())
     model, tok = load_lm(str(model_path), cfg)
     labels = label_accuracy(model, tok, rule_label_prompts(cfg, N_LABEL_PROMPTS, "val", cfg.seed + 1))

@@ -186,7 +186,7 @@ def goodness(total_return: float, # final over initial equity, minus 1
              sortino: float, # annualized Sortino ratio (clipped to ±10; -inf or NaN count 0)
              n_trades: int, # trades in the episode (none costs 0.4)
             ) -> float:
-    "Our crypto 'Goodness': 100*return - 50*|drawdown| + 5*min(sortino, 10) - 0.4 if never traded."
+    "Our crypto 'Goodness': 100*return - 50*|drawdown| + 5*clip(sortino, -10, 10) - 0.4 if never traded."
     # clipped to [-10, 10] (a very negative finite Sortino would overflow 5*s to -inf); -inf and NaN count 0
     s = min(max(sortino, -10.0), 10.0) if math.isfinite(sortino) or sortino > 0 else 0.0
     return 100 * total_return - 50 * abs(max_drawdown) + 5 * s - (0.4 if n_trades == 0 else 0.0)
