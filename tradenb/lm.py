@@ -4,7 +4,7 @@
 
 # %% ../nbs/15_lm.ipynb #f2d0a51c
 from __future__ import annotations
-import json, math, time
+import itertools, json, math, time
 from dataclasses import dataclass, asdict
 from pathlib import Path
 
@@ -19,8 +19,8 @@ from .tracking import run_record
 
 # %% auto #0
 __all__ = ['ANALYST_PROMPT', 'TASK_MIX', 'FORMAT_SHARE', 'QWEN2_SPLIT', 'SPECIAL_TOKENS', 'pretraining_conversations',
-           'qwen25_chat_template', 'train_tokenizer', 'answer_ids', 'TinyLMConfig', 'build_tiny_lm', 'check_tiny_lm',
-           'load_lm', 'greedy_answers', 'description_accuracy']
+           'qwen25_chat_template', 'train_tokenizer', 'answer_ids', 'TinyLMConfig', 'copy_drill_batch', 'build_tiny_lm',
+           'check_tiny_lm', 'load_lm', 'greedy_answers', 'description_accuracy']
 
 # %% ../nbs/15_lm.ipynb #c2b5e88d
 ANALYST_PROMPT = ("You are a market analyst. For the stocks the user names, say what their indicators show: the "
@@ -118,12 +118,38 @@ class TinyLMConfig:
     intermediate_size: int = 512         # width of the MLP (a multiple of 256)
     max_position_embeddings: int = 8192  # the longest sequence the model accepts
     rope_theta: float = 10_000.0         # rotary base
+    drill_steps: int = 300               # copy-drill steps first (`copy_drill_batch`): they grow the copying circuit
+    drill_batch_size: int = 32           # random-token runs per drill step...
+    drill_lengths: tuple = (6, 24)       # ...each this many tokens long (low, high exclusive), written twice
     n_conversations: int = 2000          # pretraining conversations (`pretraining_conversations`)
-    steps: int = 800                     # optimizer steps (~10 min on 1 thread)
+    steps: int = 800                     # optimizer steps on the conversations, after the drill (~15 min on 1 thread)
     batch_size: int = 8                  # conversations per step, at most...
     token_budget: int = 2400             # ...and at most this many tokens (longest x count) per step
     lr: float = 2e-3                     # AdamW peak learning rate
-    warmup_steps: int = 20               # linear warm-up, then cosine decay to 0
+    warmup_steps: int = 20               # linear warm-up, then cosine decay to 0 over drill + conversation steps
+
+def copy_drill_batch(rng, # a numpy `Generator`: the runs' tokens and lengths
+                     vocab_size: int, # tokens are drawn from [first, vocab_size)...
+                     first: int, # ...above the special tokens
+                     sep: int, # the token between the two copies
+                     pad: int, # the padding token
+                     batch_size: int = 32, # runs in the batch
+                     lengths: tuple = (6, 24), # a run's length: low, high (exclusive)
+                    ):
+    """(input ids, labels, attention mask) of random-token runs written twice, `a sep a` (right-padded); the loss is
+    on the second copy after its first token, which only attending back to the first copy can predict."""
+    import torch
+    ks = rng.integers(lengths[0], lengths[1], batch_size)
+    L = 2 * int(ks.max()) + 1
+    ids = torch.full((batch_size, L), pad)
+    labels = torch.full((batch_size, L), -100)
+    att = torch.zeros((batch_size, L), dtype=torch.long)
+    for j, k in enumerate(ks):
+        run = rng.integers(first, vocab_size, k)
+        x = torch.tensor(np.concatenate([run, [sep], run]))
+        ids[j, :len(x)], att[j, :len(x)] = x, 1
+        labels[j, k + 2:len(x)] = x[k + 2:]
+    return ids, labels, att
 
 def _batches(lengths: np.ndarray, tiny: TinyLMConfig, rng) -> list[np.ndarray]:
     "Per step, indices of conversations of similar length: a random run of the length order, within the budget."
@@ -169,12 +195,10 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     torch.manual_seed(cfg.seed)
     model = Qwen2ForCausalLM(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tiny.lr, weight_decay=0.0)
+    total = tiny.drill_steps + tiny.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / tiny.warmup_steps)
-                                              * 0.5 * (1 + math.cos(math.pi * s / tiny.steps)))
-    losses, n_tokens = [], 0
-    model.train()
-    for batch in tqdm(_batches(lengths, tiny, np.random.default_rng(cfg.seed))[:stop_after], desc="pretraining",
-                      disable=not progress):
+                                              * 0.5 * (1 + math.cos(math.pi * s / total)))
+    def conversation_batch(batch):
         L = int(lengths[batch].max())
         ids = torch.full((len(batch), L), tok.pad_token_id)
         labels = torch.full((len(batch), L), -100)
@@ -183,6 +207,17 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
             x, m = torch.tensor(enc[i][0]), torch.tensor(enc[i][1]).bool()
             ids[j, :len(x)], att[j, :len(x)] = x, 1
             labels[j, :len(x)] = torch.where(m, x, -100)   # the loss is on the answer only
+        return ids, labels, att
+    drill_rng = np.random.default_rng(cfg.seed + 1)
+    drill = (lambda: copy_drill_batch(drill_rng, len(tok), len(SPECIAL_TOKENS), tok.convert_tokens_to_ids("<|im_start|>"),
+                                      tok.pad_token_id, tiny.drill_batch_size, tiny.drill_lengths)
+             for _ in range(tiny.drill_steps))
+    chats = (lambda b=b: conversation_batch(b) for b in _batches(lengths, tiny, np.random.default_rng(cfg.seed)))
+    losses, n_tokens = [], 0
+    model.train()
+    for make in tqdm(itertools.islice(itertools.chain(drill, chats), stop_after), desc="pretraining", total=stop_after
+                     or total, disable=not progress):
+        ids, labels, att = make()
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         opt.step(); sched.step(); opt.zero_grad()
@@ -207,14 +242,18 @@ def check_tiny_lm(path: Path, # a built tiny model (its `tradenb_tiny.json` reco
                   cfg: Config, # the run's config (its seed must be the record's)
                   k: int = 3, # pretraining steps to re-run
                  ) -> list[float]:
-    "Re-run the first `k` pretraining steps of the model's recorded build; raise unless the losses match exactly."
+    "Re-run the first `k` steps of the model's recorded build; raise unless its conversations and losses match exactly."
     import tempfile
     rec = json.loads((Path(path)/"tradenb_tiny.json").read_text())
     if rec["seed"] != cfg.seed: raise ValueError(f"{path} was built with seed {rec['seed']}, cfg has {cfg.seed}")
     with tempfile.TemporaryDirectory() as d:
         again = build_tiny_lm(cfg, Path(d)/"tiny", TinyLMConfig(**rec["config"]), stop_after=k,
                               threads=rec["threads"])
-        losses = json.loads((again/"tradenb_tiny.json").read_text())["losses"]
+        again = json.loads((again/"tradenb_tiny.json").read_text())
+    losses = again["losses"]
+    if again["conversations_sha256"] != rec["conversations_sha256"]:
+        raise AssertionError(f"{path}: the pretraining conversations differ from the recorded build's (different code "
+                             "or data: rebuild with `make tiny`)")
     if losses != rec["losses"][:k]:
         raise AssertionError(f"{path}: the build's first {k} losses {losses} differ from the record's "
                              f"{rec['losses'][:k]} (different code, data or threads: rebuild with `make tiny`)")
