@@ -209,8 +209,9 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
             labels[j, :len(x)] = torch.where(m, x, -100)   # the loss is on the answer only
         return ids, labels, att
     drill_rng = np.random.default_rng(cfg.seed + 1)
-    drill = (lambda: copy_drill_batch(drill_rng, len(tok), len(SPECIAL_TOKENS), tok.convert_tokens_to_ids("<|im_start|>"),
-                                      tok.pad_token_id, tiny.drill_batch_size, tiny.drill_lengths)
+    sep = tok.convert_tokens_to_ids("<|im_start|>")
+    drill = (lambda: copy_drill_batch(drill_rng, len(tok), len(SPECIAL_TOKENS), sep, tok.pad_token_id,
+                                      tiny.drill_batch_size, tiny.drill_lengths)
              for _ in range(tiny.drill_steps))
     chats = (lambda b=b: conversation_batch(b) for b in _batches(lengths, tiny, np.random.default_rng(cfg.seed)))
     losses, n_tokens = [], 0
