@@ -31,7 +31,7 @@ def small_panel(panel):
 
 
 # the tiny model's build with a short pretraining (seconds, not minutes)
-SMALL_TINY = dict(n_conversations=60, drill_steps=6, drill_batch_size=4, steps=30, batch_size=4, vocab_size=400, num_hidden_layers=2, token_budget=1200)
+SMALL_TINY = dict(n_conversations=60, drill_steps=6, drill_batch_size=4, n_easy_conversations=20, easy_steps=6, steps=30, batch_size=4, vocab_size=400, num_hidden_layers=2, token_budget=1200)
 
 
 @pytest.fixture(scope="session")

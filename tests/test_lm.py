@@ -71,7 +71,7 @@ def test_the_shipped_base_is_what_its_command_builds():
     "The first pretraining steps of `make tiny`, re-run here, give exactly the shipped model's recorded losses."
     shipped = Config().models_dir/"tiny"
     rec = json.loads((shipped/"tradenb_tiny.json").read_text())
-    assert len(rec["losses"]) == rec["config"]["drill_steps"] + rec["config"]["steps"]
+    assert len(rec["losses"]) == sum(rec["config"][k] for k in ("drill_steps", "easy_steps", "steps"))
     assert rec["command"].startswith("make tiny")
     assert check_tiny_lm(shipped, Config(), k=2) == rec["losses"][:2]
 

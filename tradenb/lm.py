@@ -121,8 +121,10 @@ class TinyLMConfig:
     drill_steps: int = 300               # copy-drill steps first (`copy_drill_batch`): they grow the copying circuit
     drill_batch_size: int = 32           # random-token runs per drill step...
     drill_lengths: tuple = (6, 24)       # ...each this many tokens long (low, high exclusive), written twice
-    n_conversations: int = 2000          # pretraining conversations (`pretraining_conversations`)
-    steps: int = 800                     # optimizer steps on the conversations, after the drill (~15 min on 1 thread)
+    n_easy_conversations: int = 1000     # then easy (single-stock) conversations only...
+    easy_steps: int = 300                # ...for this many steps, random batches of `batch_size`
+    n_conversations: int = 2000          # then conversations of every task (`pretraining_conversations`)...
+    steps: int = 500                     # ...for this many steps (length-bucketed batches)
     batch_size: int = 8                  # conversations per step, at most...
     token_budget: int = 2400             # ...and at most this many tokens (longest x count) per step
     lr: float = 2e-3                     # AdamW peak learning rate
@@ -180,9 +182,11 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     n_threads = threads or rt.threads
     torch.set_num_threads(n_threads)
     seed_everything(cfg.seed)
+    easy = pretraining_conversations(tiny.n_easy_conversations, seed=cfg.seed + 2, task_mix=(("easy", 1.0),))
     convs = pretraining_conversations(tiny.n_conversations, seed=cfg.seed)
-    tok = train_tokenizer([m["content"] for c in convs for m in c] + [SYSTEM_PROMPT], tiny.vocab_size)
-    enc = [answer_ids(tok, c) for c in convs]
+    tok = train_tokenizer([m["content"] for c in easy + convs for m in c] + [SYSTEM_PROMPT], tiny.vocab_size)
+    n_easy = len(easy)
+    enc = [answer_ids(tok, c) for c in easy + convs]   # the easy set first: indices < n_easy
     lengths = np.array([len(ids) for ids, _ in enc])
     if lengths.max() > tiny.max_position_embeddings:
         raise ValueError(f"a pretraining conversation has {lengths.max()} tokens > {tiny.max_position_embeddings}")
@@ -195,7 +199,7 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     torch.manual_seed(cfg.seed)
     model = Qwen2ForCausalLM(mcfg)
     opt = torch.optim.AdamW(model.parameters(), lr=tiny.lr, weight_decay=0.0)
-    total = tiny.drill_steps + tiny.steps
+    total = tiny.drill_steps + tiny.easy_steps + tiny.steps
     sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / tiny.warmup_steps)
                                               * 0.5 * (1 + math.cos(math.pi * s / total)))
     def conversation_batch(batch):
@@ -213,11 +217,16 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     drill = (lambda: copy_drill_batch(drill_rng, len(tok), len(SPECIAL_TOKENS), sep, tok.pad_token_id,
                                       tiny.drill_batch_size, tiny.drill_lengths)
              for _ in range(tiny.drill_steps))
-    chats = (lambda b=b: conversation_batch(b) for b in _batches(lengths, tiny, np.random.default_rng(cfg.seed)))
+    easy_rng = np.random.default_rng(cfg.seed + 2)
+    easy_chats = (lambda: conversation_batch(easy_rng.choice(n_easy, tiny.batch_size, replace=False))
+                  for _ in range(tiny.easy_steps))
+    chats = (lambda b=b: conversation_batch(n_easy + b)
+             for b in _batches(lengths[n_easy:], tiny, np.random.default_rng(cfg.seed)))
     losses, n_tokens = [], 0
     model.train()
-    for make in tqdm(itertools.islice(itertools.chain(drill, chats), stop_after), desc="pretraining", total=stop_after
-                     or total, disable=not progress):
+    phases = itertools.chain(drill, easy_chats, chats)
+    for make in tqdm(itertools.islice(phases, stop_after), desc="pretraining", total=stop_after or total,
+                     disable=not progress):
         ids, labels, att = make()
         loss = model(input_ids=ids, attention_mask=att, labels=labels).loss
         loss.backward(); torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -229,7 +238,7 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     record = dict(provenance, command="make tiny  (= tradenb.lm.build_tiny_lm(Config(), threads=1))",
                   config=asdict(tiny), threads=n_threads, losses=losses, n_tokens=n_tokens,
                   seconds=round(time.perf_counter() - t0, 1), n_params=sum(p.numel() for p in model.parameters()),
-                  conversations_sha256=_sha([json.dumps(c) for c in convs]))
+                  conversations_sha256=_sha([json.dumps(c) for c in easy + convs]))
     (out_dir/"tradenb_tiny.json").write_text(json.dumps(record, indent=1))
     return out_dir
 
