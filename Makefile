@@ -4,8 +4,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= smoke
-# extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine)
-EXTRAS ?= dev,rl,llm,track,server
+# extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine); gguf builds llama-cpp-python
+# from source (~4.5 min on 2 cores)
+EXTRAS ?= dev,rl,llm,track,server,gguf
 TEST_OUT := build/test-outputs
 
 .PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data tiny clean
