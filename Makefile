@@ -18,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned: 2.13.0 is a CPU wheel on these machines; an unpinned torch pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# llama.cpp's converter (inside the llama-cpp-python sdist) into build/, once: chapter 29 and its tests use it
+	if [[ ",$(EXTRAS)," == *",gguf,"* ]]; then $(PY) -c "from tradenb.core import Config; \
+		from tradenb.dqn_gguf import llama_cpp_converter; print(llama_cpp_converter(Config()))"; fi
 	touch $@
 
 reproduce: setup

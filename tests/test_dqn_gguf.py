@@ -46,8 +46,9 @@ def test_gguf_matches_the_hf_model(ggufs):
     chats = [[dict(role="system", content=SYSTEM), dict(role="user", content=f"ETH-USD day {i}. Position: flat.")]
              for i in range(3)]
     for k in ("F16", "Q8_0"):
-        v = verify_gguf(model, tok, ggufs[k], chats, greedy_tokens=8)
-        assert v["ids_equal"] == 1 and v["max_abs_logit_diff"] <= GGUF_TOLERANCES[k] and v["greedy_equal"] == 1, v
+        v = verify_gguf(model, tok, ggufs[k], chats, greedy_tokens=8, tie_margin=GGUF_TOLERANCES[k])
+        assert v["ids_equal"] == 1 and v["max_abs_logit_diff"] <= GGUF_TOLERANCES[k], v
+        assert v["greedy_equal"] + v["greedy_ties"] == 1 and v["top1_agree"] + v["top1_ties"] == 1, v
     types = set(tensor_types(ggufs["Q8_0"]).type)
     assert "Q8_0" in types and types <= {"Q8_0", "F32", "F16"}
 

@@ -46,8 +46,8 @@ PROFILES: dict[str, dict[str, dict]] = {
                            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))),
         # chapters 28-29 (DQN -> chat data -> stage-2 LoRA -> GGUF): DQN budget, pinned test episodes, chat examples,
         # held-out prompts, the stage-1 fallback's and stage 2's steps, LM episodes and answer length
-        "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=30, stage1_steps=20,
-                             stage2_steps=16, lm_episodes=4, max_new_tokens=40),
+        "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=30, stage1_steps=10,
+                             stage2_steps=10, batch_size=4, lm_episodes=4, max_new_tokens=24),
     },
     "full": {
         "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
@@ -72,7 +72,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                        plan_sft=dict(lr=2e-4)),
         # the DQN write-up's scale: 100k DQN steps; a Qwen-class stage 2
         "single_asset": dict(dqn_timesteps=100_000, n_episodes=12, n_examples=2_000, n_heldout=200, stage1_steps=100,
-                             stage2_steps=200, lm_episodes=12, max_new_tokens=64),
+                             stage2_steps=200, batch_size=16, lm_episodes=12, max_new_tokens=64),
     },
 }
 

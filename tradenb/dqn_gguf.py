@@ -20,11 +20,11 @@ from .single_asset import ACTIONS, SYSTEM, SingleAssetEnv, asset_series, decisio
 from .teachers import OpenAICompatibleTeacher
 
 # %% auto #0
-__all__ = ['QUANT_FTYPES', 'GGUF_TOLERANCES', 'parse_decision', 'state_chat', 'lm_policy', 'hf_answerer', 'server_answerer',
-           'check_gguf', 'tensor_types', 'LlamaAnswerer', 'momentum_chats', 'stage1_model', 'Stage2Config',
-           'train_stage2', 'llama_cpp_version', 'llama_cpp_converter', 'convert_to_gguf', 'quantize_gguf',
-           'verify_gguf', 'free_port', 'LlamaServer', 'chat_markers', 'ollama_modelfile', 'parse_modelfile',
-           'render_ollama_template', 'load_chapter28', 'heldout_scores']
+__all__ = ['NO_EXTRA_BUFFERS', 'QUANT_FTYPES', 'GGUF_TOLERANCES', 'parse_decision', 'state_chat', 'lm_policy', 'hf_answerer',
+           'server_answerer', 'check_gguf', 'tensor_types', 'disable_extra_buffers', 'LlamaAnswerer', 'momentum_chats',
+           'stage1_model', 'Stage2Config', 'train_stage2', 'llama_cpp_version', 'llama_cpp_converter',
+           'convert_to_gguf', 'quantize_gguf', 'verify_gguf', 'free_port', 'LlamaServer', 'chat_markers',
+           'ollama_modelfile', 'parse_modelfile', 'render_ollama_template', 'load_chapter28', 'heldout_scores']
 
 # %% ../nbs/29_dqn_gguf.ipynb #2b903ad9
 _DECISION = re.compile(r"decision\s*:\s*\**\s*(buy|sell|hold)\b", re.I)
@@ -113,6 +113,25 @@ def tensor_types(path, # a .gguf file
     return pd.DataFrame([dict(tensor=t.name, shape=tuple(int(x) for x in t.shape), type=t.tensor_type.name)
                          for t in r.tensors])
 
+# llama.cpp repacks weights into CPU "extra" buffer types (AMX, AVX-512 repacks) where the CPU advertises them; on
+# this machine the CPU lists AMX but running it is an illegal instruction (the container does not grant it), so
+# every llama.cpp model here is loaded without them (`use_extra_bufts = False`): slower on a real AMX host, never a
+# crash. The same code runs inside the server's process.
+NO_EXTRA_BUFFERS = """
+import llama_cpp.llama_cpp as _C
+if not getattr(_C.llama_model_default_params, "tradenb_patched", False):
+    _orig = _C.llama_model_default_params
+    def _params():
+        p = _orig(); p.use_extra_bufts = False
+        return p
+    _params.tradenb_patched = True
+    _C.llama_model_default_params = _params
+"""
+
+def disable_extra_buffers():
+    "Load every llama.cpp model of this process without CPU extra buffer types (see `NO_EXTRA_BUFFERS`)."
+    exec(NO_EXTRA_BUFFERS, {})
+
 class LlamaAnswerer:
     "A GGUF model in process (llama-cpp-python), greedy chat answers in ChatML; `close()` frees it."
     def __init__(self, path, # a .gguf file (checked first)
@@ -123,6 +142,7 @@ class LlamaAnswerer:
                 ):
         from llama_cpp import Llama
         self.path, self.max_new_tokens = check_gguf(path), max_new_tokens
+        disable_extra_buffers()
         self.llm = Llama(model_path=str(self.path), n_ctx=n_ctx, n_threads=n_threads, n_threads_batch=n_threads,
                          logits_all=logits_all, chat_format="chatml", verbose=False, seed=0)
 
@@ -154,6 +174,7 @@ def momentum_chats(decisions: pd.DataFrame, # `dqn_decisions` rows (only their s
 def stage1_model(cfg: Config, # the run's config (models folder)
                  decisions: pd.DataFrame, # decisions whose states the fallback's rule answers
                  steps: int = 20, # the fallback's full fine-tune steps
+                 batch_size: int = 8, # its examples per step
                 ) -> tuple[Path, str]:
     "(the stage-1 model's directory, what it is): SFT v2 if built, else the momentum-rule fallback (built once)."
     v2 = cfg.models_dir/"lm"/"sft_v2"
@@ -161,7 +182,8 @@ def stage1_model(cfg: Config, # the run's config (models folder)
     out = cfg.models_dir/"lm"/"dqn_stage1"
     if not (out/"config.json").exists():
         from datasets import Dataset
-        full_finetune(cfg, "tiny", Dataset.from_dict(dict(messages=momentum_chats(decisions))), out, steps=steps)
+        full_finetune(cfg, "tiny", Dataset.from_dict(dict(messages=momentum_chats(decisions))), out, steps=steps,
+                      batch_size=batch_size)
     return out, "momentum_rule_fallback"
 
 @dataclass(frozen=True)
@@ -295,12 +317,14 @@ def verify_gguf(model, # the HF model (eval mode)
                 path, # the .gguf
                 chats: list[list[dict]], # prompts (chats ending with the user turn)
                 greedy_tokens: int = 16, # greedy tokens compared
+                tie_margin: float = 0.05, # a disagreement where HF's top two logits are this close is a tie
                ) -> dict:
-    "Token ids, next-token logits and greedy answers of the GGUF vs the HF model on `chats`."
+    "Token ids, next-token logits and greedy answers of the GGUF vs the HF model on `chats` (near-ties counted apart)."
     import torch
     texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True) for c in chats]
+    diffs, ids_eq, top_eq, top_tie, greedy_eq, greedy_tie = [], 0, 0, 0, 0, 0
     with LlamaAnswerer(path, logits_all=True) as la:
-        llm, diffs, ids_eq, top_eq, greedy_eq = la.llm, [], 0, 0, 0
+        llm = la.llm
         for text in texts:
             ids = tok(text, add_special_tokens=False)["input_ids"]
             lids = llm.tokenize(text.encode(), add_bos=False, special=True)
@@ -311,16 +335,24 @@ def verify_gguf(model, # the HF model (eval mode)
                 x = torch.tensor([ids])
                 hl = model(x).logits[0, -1].double().numpy()
                 g = model.generate(x, attention_mask=torch.ones_like(x), max_new_tokens=greedy_tokens,
-                                   do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id)
-            hg = g[0, len(ids):].tolist()
-            diffs.append(float(np.abs(ll[:len(hl)] - hl).max())); top_eq += int(ll.argmax() == hl.argmax())
+                                   do_sample=False, pad_token_id=tok.pad_token_id, eos_token_id=tok.eos_token_id,
+                                   output_scores=True, return_dict_in_generate=True)
+            hg, hs = g.sequences[0, len(ids):].tolist(), [s[0].double().numpy() for s in g.scores]
+            ll = ll[:len(hl)]
+            diffs.append(float(np.abs(ll - hl).max()))
+            top_eq += int(ll.argmax() == hl.argmax())
+            top_tie += int(ll.argmax() != hl.argmax() and hl.max() - hl[ll.argmax()] <= tie_margin)
             lg = []
             for _ in range(len(hg)):     # llama.cpp greedy, the same number of tokens (HF may stop at the EOS)
-                nxt = int(np.argmax(llm.scores[llm.n_tokens - 1])); lg.append(nxt); llm.eval([nxt])
-            greedy_eq += lg == hg
+                nxt = int(np.argmax(llm.scores[llm.n_tokens - 1][:len(hl)])); lg.append(nxt); llm.eval([nxt])
+            if lg == hg: greedy_eq += 1
+            else:                        # the first divergence: a tie when HF itself hesitated there
+                i = next(k for k, (a, b) in enumerate(zip(lg, hg)) if a != b)
+                greedy_tie += int(hs[i][hg[i]] - hs[i][lg[i]] <= tie_margin)
     n = len(texts)
     return dict(n_prompts=n, ids_equal=ids_eq / n, max_abs_logit_diff=max(diffs),
-                mean_max_logit_diff=float(np.mean(diffs)), top1_agree=top_eq / n, greedy_equal=greedy_eq / n)
+                mean_max_logit_diff=float(np.mean(diffs)), top1_agree=top_eq / n, top1_ties=top_tie / n,
+                greedy_equal=greedy_eq / n, greedy_ties=greedy_tie / n)
 
 # %% ../nbs/29_dqn_gguf.ipynb #97593410
 def free_port() -> int:
@@ -338,9 +370,12 @@ class LlamaServer:
         self.path, self.port = check_gguf(path), port or free_port()
         self.base_url = f"http://127.0.0.1:{self.port}/v1"
         self.log = tempfile.TemporaryFile()
-        cmd = [sys.executable, "-m", "llama_cpp.server", "--model", str(self.path), "--host", "127.0.0.1",
-               "--port", str(self.port), "--chat_format", "chatml", "--n_ctx", "2048", "--n_threads", str(n_threads),
-               "--n_threads_batch", str(n_threads), "--seed", "0", "--verbose", "False"]
+        args = ["--model", str(self.path), "--host", "127.0.0.1", "--port", str(self.port), "--chat_format", "chatml",
+                "--n_ctx", "2048", "--n_threads", str(n_threads), "--n_threads_batch", str(n_threads), "--seed", "0",
+                "--verbose", "False"]
+        code = (NO_EXTRA_BUFFERS + "\nimport runpy, sys\nsys.argv = ['llama_cpp.server', *sys.argv[1:]]\n"
+                "runpy.run_module('llama_cpp.server', run_name='__main__', alter_sys=True)\n")
+        cmd = [sys.executable, "-c", code, *args]
         self.proc = subprocess.Popen(cmd, stdout=self.log, stderr=subprocess.STDOUT, start_new_session=True)
         deadline = time.monotonic() + start_timeout
         while True:
