@@ -194,7 +194,7 @@ class Stage2Config:
     batch_size: int = 8         # examples per step
     lora_r: int = 16            # adapter rank
     lora_alpha: int = 32        # adapter scale
-    targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    targets: tuple = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")  # adapted layers
     max_length: int = 512       # tokens per example
 
 def train_stage2(cfg: Config, # the run's config (device, seed)
