@@ -90,3 +90,62 @@ def test_a_garbage_server_is_counted_holds(prefix):
         srv.shutdown()
     assert stats["parse_errors"] == 2 and np.isclose(res.score[0], 0.3)
     assert answer.client.stats["malformed"] == 4   # two requests, each tried twice
+
+
+def test_modelfile_renders_as_the_hf_chat_template(small_tiny_lm):
+    from tradenb.dqn_gguf import ollama_modelfile, parse_modelfile, render_ollama_template
+    from tradenb.lm import load_lm
+    _, tok = load_lm(str(small_tiny_lm), CRYPTO)
+    mf = parse_modelfile(ollama_modelfile("./m.gguf", tok, system="Be brief."))
+    assert mf["FROM"] == "./m.gguf" and mf["SYSTEM"] == "Be brief." and mf["PARAMETER"]["temperature"] == "0"
+    for user, answer in (("ETH-USD on 2024-01-02.\nPosition: flat (all USD).", "Decision: HOLD."), ("?", "x\ny")):
+        chat = [dict(role="system", content="Be brief."), dict(role="user", content=user)]
+        assert (render_ollama_template(mf["TEMPLATE"], System="Be brief.", Prompt=user)
+                == tok.apply_chat_template(chat, tokenize=False, add_generation_prompt=True))
+        assert (render_ollama_template(mf["TEMPLATE"], generate=False, System="Be brief.", Prompt=user,
+                                       Response=answer)
+                == tok.apply_chat_template(chat + [dict(role="assistant", content=answer)], tokenize=False))
+    with pytest.raises(ValueError, match="no FROM"): parse_modelfile('SYSTEM """x"""\n')
+    with pytest.raises(ValueError, match="unsupported"): render_ollama_template("{{ range .Messages }}")
+
+
+def test_stage2_trains_merges_and_converts(small_tiny_lm, tmp_path):
+    from datasets import Dataset
+    from tradenb.dqn_gguf import Stage2Config, train_stage2
+    from tradenb.lm import load_lm
+    chats = [[dict(role="system", content=SYSTEM), dict(role="user", content=f"ETH-USD day {i}. Position: flat."),
+              dict(role="assistant", content="Decision: BUY. Reason: up.")] for i in range(8)]
+    cfg = CRYPTO.replace(root=tmp_path)
+    res = train_stage2(cfg, small_tiny_lm, Dataset.from_dict(dict(messages=chats)), tmp_path/"merged",
+                       Stage2Config(steps=2, batch_size=4))
+    assert res["merged_class"] == "Qwen2ForCausalLM" and len(res["losses"]) >= 1
+    assert not (tmp_path/"merged"/"adapter_config.json").exists()
+    model, tok = load_lm(str(tmp_path/"merged"), cfg)
+    _, tok0 = load_lm(str(small_tiny_lm), cfg)
+    assert (tmp_path/"merged"/"tradenb_tiny.json").exists()      # the tiny record came along: the ids as trained
+    text = tok0.apply_chat_template(chats[0], tokenize=False)
+    assert tok(text)["input_ids"] == tok0(text)["input_ids"]
+    with pytest.raises(ValueError, match="empty"):
+        train_stage2(cfg, small_tiny_lm, Dataset.from_dict(dict(messages=chats[:0])), tmp_path/"x")
+
+
+def test_bad_inputs_are_named(tmp_path, ggufs):
+    from tradenb.dqn_gguf import heldout_scores, load_chapter28, momentum_chats, parse_decision
+    import pandas as pd
+    with pytest.raises(FileNotFoundError, match="run nbs/28"): load_chapter28(CRYPTO.replace(root=tmp_path,
+                                                                                            output_dir=tmp_path))
+    with pytest.raises(ValueError, match="unknown quantization"): quantize_gguf(ggufs["F16"], tmp_path/"q.gguf", "Q3")
+    (tmp_path/"ad").mkdir(); (tmp_path/"ad"/"config.json").write_text("{}")
+    (tmp_path/"ad"/"adapter_config.json").write_text("{}")
+    with pytest.raises(ValueError, match="merge it first"): convert_to_gguf(tmp_path/"ad", tmp_path/"o.gguf", tmp_path)
+    with pytest.raises(ValueError, match="not an HF model"): convert_to_gguf(tmp_path, tmp_path/"o.gguf", tmp_path)
+    held = pd.DataFrame(dict(text=["a", "b", "c"], action=["BUY", "HOLD", "SELL"], hindsight=["BUY", "BUY", "HOLD"]))
+    s = heldout_scores(lambda chats: ["Decision: BUY", None, "garbage"], held)
+    assert s["heldout_agreement"] == pytest.approx(2 / 3) and s["heldout_accuracy"] == pytest.approx(2 / 3)
+    assert s["heldout_parse_errors"] == 2 and parse_decision("Decision:**SELL**")[0] == 2
+    up, down = ("ETH-USD.\nDaily changes, oldest first: " + " ".join([f"{s}1.0%"] * 5) + "\nVolatility: 2.0% a day"
+                for s in "+-")
+    d = pd.DataFrame(dict(text=[up, down], long=[False, True], regime=["mild_bull", "mild_bear"]))
+    c = momentum_chats(d)
+    assert c[0][-1]["content"].startswith("Decision: BUY.") and c[1][-1]["content"].startswith("Decision: SELL.")
+    assert "Confidence" not in c[0][-1]["content"]
