@@ -46,8 +46,8 @@ PROFILES: dict[str, dict[str, dict]] = {
                            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))),
         # chapters 28-29 (DQN -> chat data -> stage-2 LoRA -> GGUF): DQN budget, pinned test episodes, chat examples,
         # held-out prompts, the stage-1 fallback's and stage 2's steps, LM episodes and answer length
-        "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=24, stage1_steps=10,
-                             stage2_steps=10, batch_size=4, lm_episodes=4, max_new_tokens=12),
+        "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=16, stage1_steps=8,
+                             stage2_steps=8, batch_size=4, lm_episodes=3, max_new_tokens=12),
     },
     "full": {
         "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
