@@ -310,7 +310,7 @@ def quantize_gguf(src, # a F16/F32 .gguf
     return check_gguf(dst)
 
 # %% ../nbs/29_dqn_gguf.ipynb #5594e287
-GGUF_TOLERANCES = dict(F16=0.05, Q8_0=0.25, Q4_K_M=1.5)   # max |logit difference| vs the HF model (float32)
+GGUF_TOLERANCES = dict(F16=0.05, Q8_0=0.4, Q4_K_M=1.5)   # max |logit difference| vs the HF model (float32)
 
 def verify_gguf(model, # the HF model (eval mode)
                 tok, # its tokenizer
