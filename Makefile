@@ -4,8 +4,9 @@ SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= smoke
-# extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine)
-EXTRAS ?= dev,rl,llm,track,server
+# extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine); gguf builds llama-cpp-python
+# from source (~4.5 min on 2 cores)
+EXTRAS ?= dev,rl,llm,track,server,gguf
 TEST_OUT := build/test-outputs
 
 .PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data tiny clean
@@ -17,6 +18,9 @@ $(VENV)/.installed: pyproject.toml
 	# torch first, pinned: 2.13.0 is a CPU wheel on these machines; an unpinned torch pulls a multi-GB CUDA build
 	$(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -e ".[$(EXTRAS)]"
+	# llama.cpp's converter (inside the llama-cpp-python sdist) into build/, once: chapter 29 and its tests use it
+	if [[ ",$(EXTRAS)," == *",gguf,"* ]]; then $(PY) -c "from tradenb.core import Config; \
+		from tradenb.dqn_gguf import llama_cpp_converter; print(llama_cpp_converter(Config()))"; fi
 	touch $@
 
 reproduce: setup

@@ -44,6 +44,10 @@ PROFILES: dict[str, dict[str, dict]] = {
                        plan_sft_steps=12, plan_every=14, window_days=30,
                        plan_sft=dict(lr=5e-3, lora_r=32, lora_alpha=64, lora_targets=(
                            "q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"))),
+        # chapters 28-29 (DQN -> chat data -> stage-2 LoRA -> GGUF): DQN budget, pinned test episodes, chat examples,
+        # held-out prompts, the stage-1 fallback's and stage 2's steps, LM episodes and answer length
+        "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=16, stage1_steps=8,
+                             stage2_steps=8, batch_size=4, lm_episodes=3, max_new_tokens=12),
     },
     "full": {
         "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
@@ -66,6 +70,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "crypto": dict(ppo_timesteps=500_000, n_seeds=5, transformer_epochs=30, plan_lm="Qwen/Qwen2.5-0.5B-Instruct",
                        plan_examples=500, plan_sft_steps=3 * 500 // 16, plan_every=1, window_days=30,
                        plan_sft=dict(lr=2e-4)),
+        # the DQN write-up's scale: 100k DQN steps; a Qwen-class stage 2
+        "single_asset": dict(dqn_timesteps=100_000, n_episodes=12, n_examples=2_000, n_heldout=200, stage1_steps=100,
+                             stage2_steps=200, batch_size=16, lm_episodes=12, max_new_tokens=64),
     },
 }
 

@@ -101,6 +101,7 @@ class OpenAICompatibleTeacher(Teacher):
                  timeout: float = 60.0, # seconds per HTTP request
                  temperature: float = 0.0, # sampling temperature
                  max_tokens: int = 400, # the longest answer, tokens
+                 extra_body: dict | None = None, # more request fields (e.g. llama.cpp's `repeat_penalty`); None: none
                  price_in_per_m: float = 0.15, # USD per million prompt tokens
                  price_out_per_m: float = 0.60, # USD per million completion tokens
                  sleep=time.sleep, # how to wait (tests pass a fake)
@@ -115,6 +116,7 @@ class OpenAICompatibleTeacher(Teacher):
         self.max_retries, self.backoff, self.max_backoff, self.sleep = max_retries, backoff, max_backoff, sleep
         self.min_interval = 60.0 / requests_per_minute if requests_per_minute else 0.0
         self.temperature, self.max_tokens, self.timeout = temperature, max_tokens, timeout
+        self.extra_body = dict(extra_body or {})
         self.prices = (price_in_per_m, price_out_per_m)
         self.stats.update(http_calls=0, cached=0, retries=0, malformed=0, prompt_tokens=0, completion_tokens=0,
                           cost_usd=0.0)
@@ -148,7 +150,8 @@ class OpenAICompatibleTeacher(Teacher):
             self.stats["cached"] += 1
             return self.cache[key]
         url = f"{self.base_url}/chat/completions"
-        body = dict(model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens)
+        body = dict(model=self.model, messages=messages, temperature=self.temperature, max_tokens=self.max_tokens,
+                    **self.extra_body)
         headers = {"Authorization": f"Bearer {self.api_key}"} if self.api_key else {}
         for attempt in range(self.max_retries + 1):
             self._throttle()
