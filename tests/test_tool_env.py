@@ -73,14 +73,13 @@ def test_lost_server_is_a_counted_failure():
     import time
     from tradenb.server import start_background_server
     url, srv = start_background_server()
-    t = TradingToolEnv(base_url=url, decision_days=3)
+    t = TradingToolEnv(base_url=url, decision_days=3, timeout=2.0)
     t.reset(seed=5)
     assert not t.place_orders(orders="HOLD").startswith("Error")
-    srv.should_exit = True
+    srv.should_exit = srv.force_exit = True
     for _ in range(200):
         if not srv.started: break
         time.sleep(0.05)
-    time.sleep(0.3)
     assert t.place_orders(orders="HOLD").startswith("Error: the environment is unavailable")
     assert t.get_reward() is None and t.stats["failed"]
     assert t.reset(seed=6).startswith("Error: the environment is unavailable")
