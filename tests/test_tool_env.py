@@ -1,4 +1,4 @@
-"Chapter 32's tool environment: isolation of pooled instances, seeds, reward = the env's score, invalid calls, a lost server."
+"Chapter 32's tool environment: pooled instances' isolation, seeds, reward = the env's score, invalid calls, a lost server."
 import inspect
 
 import pytest
@@ -77,8 +77,10 @@ def test_lost_server_is_a_counted_failure():
     t.reset(seed=5)
     assert not t.place_orders(orders="HOLD").startswith("Error")
     srv.should_exit = srv.force_exit = True
-    for _ in range(200):
-        if not srv.started: break
+    import httpx
+    for _ in range(200):                         # until the port answers no more
+        try: httpx.get(url + "/health", timeout=0.2)
+        except httpx.HTTPError: break
         time.sleep(0.05)
     assert t.place_orders(orders="HOLD").startswith("Error: the environment is unavailable")
     assert t.get_reward() is None and t.stats["failed"]
