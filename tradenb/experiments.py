@@ -124,11 +124,12 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                note="ours (chapter 33): SFT on tool calls, then GRPO on whole episodes, reward = the env's score"),
 ]}
 
-def _tool_days(cfg: Config, e: Experiment) -> int | None:
-    "K of an episode-level row (its chats are K days long), None for the others (text answers)."
-    if e.stage != "grpo_episode": return None
+def _tool_eval(cfg: Config, e: Experiment) -> tuple[int | None, int]:
+    "(K, turn tokens) of an episode-level row's tool-calling evaluation; (None, 48) for the others (text answers)."
+    if e.stage != "grpo_episode": return None, 48
     from tradenb.episode_grpo import EpisodeGRPOStageConfig
-    return EpisodeGRPOStageConfig.for_profile(cfg, **_stage_overrides(cfg, e)).decision_days
+    st = EpisodeGRPOStageConfig.for_profile(cfg, **_stage_overrides(cfg, e))
+    return st.decision_days, st.eval_new_tokens
 
 def experiment(name: str, # a name of `EXPERIMENTS`
               ) -> Experiment:
@@ -264,6 +265,7 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
                  eval_task: str, # the task of the test episodes
                  name: str, # the agent's name in the results
                  tool_days: int | None = None, # play through the tool (chapter 33's `ToolCallAgent`, K-day chats)
+                 tool_tokens: int = 48, # ...with turns of at most this many tokens
                 ) -> tuple[dict, pd.DataFrame]:
     """(leaderboard row, per-episode results) of a model on the test episodes, cached under `models/eval_cache/` by
     its weights, the code's commit, the env version, the task, the episode count and the seed: within one run, a
@@ -272,14 +274,14 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
     n = cfg.n_eval_episodes_lm
-    tools = f"_tools{tool_days}" if tool_days else ""
+    tools = f"_tools{tool_days}" + (f"t{tool_tokens}" if tool_tokens != 48 else "") if tool_days else ""
     cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}{tools}")
     if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
         return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
     model, tok = load_lm(str(model_path), cfg)
     if tool_days:
         from tradenb.episode_grpo import ToolCallAgent
-        agent = ToolCallAgent(model, tok, context_days=tool_days, name=name, max_new_tokens=48)
+        agent = ToolCallAgent(model, tok, context_days=tool_days, name=name, max_new_tokens=tool_tokens)
     else: agent = LLMAgent(model, tok, name=name, max_new_tokens=answer_tokens(cfg))
     row, eps = evaluate_agent(agent, cfg, eval_task, "test", n, model=name)
     cache.mkdir(parents=True, exist_ok=True)
@@ -345,9 +347,9 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
             chosen = None if best.step == 0 else best.checkpoint
             info["selection"] = table
         export_model(info.get("export_base", start), chosen, cfg, e.name)   # GRPO on tool calls: the SFT model
-    days = _tool_days(cfg, e)
-    res, eps = test_results(cfg, out, eval_task, e.name, tool_days=days)
-    _, start_eps = test_results(cfg, start, eval_task, Path(start).name, tool_days=days)
+    days, tokens = _tool_eval(cfg, e)
+    res, eps = test_results(cfg, out, eval_task, e.name, tool_days=days, tool_tokens=tokens)
+    _, start_eps = test_results(cfg, start, eval_task, Path(start).name, tool_days=days, tool_tokens=tokens)
     _, hold_eps = evaluate_agent(HoldAgent(), cfg, eval_task, "test", cfg.n_eval_episodes_lm, track=False)
     vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
     vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
