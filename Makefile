@@ -9,7 +9,7 @@ PROFILE ?= smoke
 EXTRAS ?= dev,rl,llm,track,server,gguf
 TEST_OUT := build/test-outputs
 
-.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval bench data tiny clean
+.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval test-openenv bench data tiny clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 reproduce: setup
 	$(VENV)/bin/tradenb reproduce --profile $(PROFILE)
 
-test: setup check-export lint test-nbs test-py test-nbval
+test: setup check-export lint test-openenv test-nbs test-py test-nbval
 	@echo "make test: all checks passed"
 
 # nbs/ is the source: exporting and cleaning must leave tradenb/ and nbs/ exactly as they are
@@ -41,6 +41,16 @@ check-export: setup
 lint: setup
 	$(VENV)/bin/lint-imports
 	$(VENV)/bin/ruff check nbs tradenb
+
+# the OpenEnv package (envs/tradenb_env: openenv.yaml, Dockerfile, client, uv.lock, `server` entry, server/app.py
+# main()) and a `tradenb serve` started here on 127.0.0.1 (OpenEnv's runtime criteria: health, metadata, schema, MCP,
+# mode consistency). No Docker engine is needed: `openenv build` / `openenv push` are documented in its README.
+OPENENV_PORT ?= 8765
+test-openenv: setup
+	$(VENV)/bin/openenv validate envs/tradenb_env
+	@$(VENV)/bin/tradenb serve --host 127.0.0.1 --port $(OPENENV_PORT) & pid=$$!; \
+	for i in $$(seq 1 100); do curl -sf http://127.0.0.1:$(OPENENV_PORT)/health >/dev/null && break; sleep 0.2; done; \
+	$(VENV)/bin/openenv validate --url http://127.0.0.1:$(OPENENV_PORT); rc=$$?; kill $$pid; exit $$rc
 
 # the notebooks' inline tests; `#| slow` cells (training) are skipped
 test-nbs: setup

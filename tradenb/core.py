@@ -39,6 +39,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                       server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
         "experiments": dict(default_set="smoke"),
+        "episode_grpo": {},   # chapter 33: the stage's field defaults are its smoke values
         # chapters 24-27 (crypto): PPO budget, seeds per row, trader epochs, the plan LM, its SFT and how often it plans
         "crypto": dict(ppo_timesteps=8_192, n_seeds=3, transformer_epochs=4, plan_lm="tiny", plan_examples=300,
                        plan_sft_steps=12, plan_every=14, window_days=30,
@@ -66,6 +67,11 @@ PROFILES: dict[str, dict[str, dict]] = {
                      load_in_4bit=True),
         "raft": dict(n_episodes=100, sft_steps=18, sft_lr=5e-6, save_steps=6),
         "experiments": dict(default_set="all"),
+        # chapter 33: a tool-capable instruct model (config.lm_name); K days that fit its context on the easy task
+        "episode_grpo": dict(lr=5e-6, lora_r=16, beta=0.04, kl_stop=3.0, decision_days=10, n_episodes=200,
+                             steps=200, save_steps=50, num_generations=8, batch_size=8, grad_accum=4,
+                             max_completion_length=6144, sft_steps=200, sft_lr=2e-5, sft_episodes=400,
+                             load_in_4bit=True, eval_new_tokens=128),
         # the crypto write-up's scales: 500k PPO steps, 500 plan examples x 3 epochs on a Qwen-class model
         "crypto": dict(ppo_timesteps=500_000, n_seeds=5, transformer_epochs=30, plan_lm="Qwen/Qwen2.5-0.5B-Instruct",
                        plan_examples=500, plan_sft_steps=3 * 500 // 16, plan_every=1, window_days=30,

@@ -16,10 +16,10 @@ from .env import ENV_VERSION
 from .tracking import run_record
 
 # %% auto #0
-__all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_GRPO', 'SMOKE_RAFT', 'EXPERIMENTS', 'N_LABEL_PROMPTS', 'SKIPPED',
-           'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set', 'model_dir', 'start_model',
-           'grpo_prompts', 'weights_key', 'test_results', 'run_experiment', 'not_run_row', 'write_experiments',
-           'plot_training_curves', 'learning_check']
+__all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_GRPO', 'SMOKE_RAFT', 'SMOKE_EPISODE', 'FULL_EPISODE', 'EXPERIMENTS',
+           'N_LABEL_PROMPTS', 'SKIPPED', 'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set',
+           'model_dir', 'start_model', 'grpo_prompts', 'weights_key', 'test_results', 'run_experiment', 'not_run_row',
+           'write_experiments', 'plot_training_curves', 'learning_check']
 
 # %% ../nbs/23_experiments.ipynb #4421db6c
 @dataclass(frozen=True)
@@ -37,6 +37,7 @@ class Experiment:
     run: str | None = None            # experiments sharing a training run (e.g. two checkpoints of one SFT run)
     prompts: str = "grpo_prompts"     # GRPO prompts: see `GRPO_PROMPTS`
     published: bool = True            # a row of the published table (False: our control)
+    one_step: str | None = None       # episode-level rows: the one-step GRPO row they are compared with (paired)
     note: str = ""                    # what the published run showed
 
     @property
@@ -56,6 +57,8 @@ SMOKE_SFT = dict(steps=60, save_steps=60, lr=1e-3, lora_r=0, warmup_steps=6)
 # no KL stop: the published stop rule (3.0) came after v3's KL catastrophe, so v1-v3 ran without one
 SMOKE_GRPO = dict(steps=12, save_steps=12, lr=1e-4, lora_r=0, max_completion_length=96, kl_stop=None)
 SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
+# the episode-level row (chapter 33): the stage's smoke defaults are its smoke recipe; full: PROFILES' episode_grpo
+SMOKE_EPISODE, FULL_EPISODE = {}, {}
 
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(1, "base", "none", smoke={}, note="zero-shot base model"),
@@ -116,7 +119,17 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                                        "reward_weights": dict(signal_agreement=1.0)},
                full=dict(steps=100, reward_weights=dict(signal_agreement=1.0)),
                note="positive control (ours): reward = agreement with the prompt's own indicator signal"),
+    Experiment(17, "grpo_episode", "grpo_episode", start_from="base", select="final", published=False,
+               one_step="grpo_v2_1", smoke=dict(SMOKE_EPISODE), full=dict(FULL_EPISODE),
+               note="ours (chapter 33): SFT on tool calls, then GRPO on whole episodes, reward = the env's score"),
 ]}
+
+def _tool_eval(cfg: Config, e: Experiment) -> tuple[int | None, int]:
+    "(K, turn tokens) of an episode-level row's tool-calling evaluation; (None, 48) for the others (text answers)."
+    if e.stage != "grpo_episode": return None, 48
+    from tradenb.episode_grpo import EpisodeGRPOStageConfig
+    st = EpisodeGRPOStageConfig.for_profile(cfg, **_stage_overrides(cfg, e))
+    return st.decision_days, st.eval_new_tokens
 
 def experiment(name: str, # a name of `EXPERIMENTS`
               ) -> Experiment:
@@ -223,6 +236,15 @@ def _train_stage(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_tas
         sft = {} if r["skipped"] else r["sft"]
         return dict(checkpoints=sft.get("checkpoints", []), losses=sft.get("losses", []),
                     steps=sft.get("global_step", 0), funnel=r["funnel"])
+    if e.stage == "grpo_episode":   # chapter 33: SFT on tool calls, then GRPO on whole episodes
+        from tradenb.episode_grpo import EpisodeGRPOStageConfig, train_episode_grpo
+        r = train_episode_grpo(cfg, EpisodeGRPOStageConfig.for_profile(cfg, task=eval_task, **over), start, run_dir)
+        return dict(checkpoints=r["checkpoints"], losses=(r["sft"] or {}).get("losses", []), steps=r["global_step"],
+                    health=r["health"], frac_reward_zero_std_mean=r["frac_reward_zero_std_mean"],
+                    seconds_per_step=r["seconds_per_step"], episode_score=r["episode_score"],
+                    tool_error_rate=r["episode_tool_error_rate"], turns_per_episode=r["episode_turns"],
+                    train_hold_share=r["episode_hold_share"], failed_share=r["episode_failed"],
+                    export_base=r["start_model"])
     raise ValueError(f"unknown stage {e.stage!r}")
 
 # %% ../nbs/23_experiments.ipynb #2bb44ac0
@@ -242,6 +264,8 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
                  model_path, # the model to score: a directory, `tiny` or a hub id
                  eval_task: str, # the task of the test episodes
                  name: str, # the agent's name in the results
+                 tool_days: int | None = None, # play through the tool (chapter 33's `ToolCallAgent`, K-day chats)
+                 tool_tokens: int = 48, # ...with turns of at most this many tokens
                 ) -> tuple[dict, pd.DataFrame]:
     """(leaderboard row, per-episode results) of a model on the test episodes, cached under `models/eval_cache/` by
     its weights, the code's commit, the env version, the task, the episode count and the seed: within one run, a
@@ -250,12 +274,16 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
     n = cfg.n_eval_episodes_lm
-    cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}")
+    tools = f"_tools{tool_days}" + (f"t{tool_tokens}" if tool_tokens != 48 else "") if tool_days else ""
+    cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}{tools}")
     if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
         return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
     model, tok = load_lm(str(model_path), cfg)
-    row, eps = evaluate_agent(LLMAgent(model, tok, name=name, max_new_tokens=answer_tokens(cfg)), cfg, eval_task,
-                              "test", n, model=name)
+    if tool_days:
+        from tradenb.episode_grpo import ToolCallAgent
+        agent = ToolCallAgent(model, tok, context_days=tool_days, name=name, max_new_tokens=tool_tokens)
+    else: agent = LLMAgent(model, tok, name=name, max_new_tokens=answer_tokens(cfg))
+    row, eps = evaluate_agent(agent, cfg, eval_task, "test", n, model=name)
     cache.mkdir(parents=True, exist_ok=True)
     eps.drop(columns="equity").to_csv(cache/"episodes.csv", index=False)
     (cache/"row.json").write_text(json.dumps(row, default=str))
@@ -318,14 +346,24 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
             best = select_best(table, include_base=e.stage == "raft")
             chosen = None if best.step == 0 else best.checkpoint
             info["selection"] = table
-        export_model(start, chosen, cfg, e.name)
-    res, eps = test_results(cfg, out, eval_task, e.name)
-    _, start_eps = test_results(cfg, start, eval_task, Path(start).name)
+        export_model(info.get("export_base", start), chosen, cfg, e.name)   # GRPO on tool calls: the SFT model
+    days, tokens = _tool_eval(cfg, e)
+    res, eps = test_results(cfg, out, eval_task, e.name, tool_days=days, tool_tokens=tokens)
+    _, start_eps = test_results(cfg, start, eval_task, Path(start).name, tool_days=days, tool_tokens=tokens)
     _, hold_eps = evaluate_agent(HoldAgent(), cfg, eval_task, "test", cfg.n_eval_episodes_lm, track=False)
     vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
     vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
     v1_ci = bootstrap_ci(eps.groupby("episode")["score_v1"].mean(), seed=cfg.seed)
     labels = _label_results(cfg, out) if e.stage == "sft" else {}
+    if e.one_step:   # the paired difference to a one-step GRPO row, on the same test episodes (when it was run)
+        other = model_dir(cfg, e.one_step)
+        vs = (paired_difference(eps, test_results(cfg, other, eval_task, e.one_step)[1], seed=cfg.seed)
+              if (other/"config.json").exists() else {})
+        labels.update(one_step_row=e.one_step, score_diff_vs_one_step=vs.get("diff_mean", math.nan),
+                      score_diff_vs_one_step_ci_low=vs.get("diff_ci_low", math.nan),
+                      score_diff_vs_one_step_ci_high=vs.get("diff_ci_high", math.nan))
+    labels.update({k: info[k] for k in ("episode_score", "tool_error_rate", "turns_per_episode", "train_hold_share",
+                                        "failed_share") if k in info})
     rec = run_record(cfg, eval_task)
     row.update(status="ran", steps=info.get("steps", 0), selected=Path(chosen).name if chosen else "start model",
                eval_task=eval_task, static_score_mean=res["score_mean"], static_score_ci_low=res["score_ci_low"],
