@@ -76,7 +76,7 @@ bench: setup
 	$(VENV)/bin/tradenb bench env
 
 # rebuild the shipped tiny base (models/tiny/: weights, tokenizer, tradenb_tiny.json with its provenance) from the
-# seed; ~20 min on 2 cores. tests/test_lm.py checks that this command reproduces the shipped loss curve's first steps.
+# seed; ~20 min on 1 thread (copy drill, easy chats, all tasks). tests/test_lm.py checks that it reproduces the shipped conversations and first losses.
 tiny: setup
 	$(PY) -c "from tradenb.core import Config; from tradenb.lm import build_tiny_lm; build_tiny_lm(Config(), threads=1, progress=True)"
 
