@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 from tradenb.core import Config
-from tradenb.dqn_gguf import (LlamaAnswerer, LlamaServer, check_gguf, convert_to_gguf, free_port, llama_cpp_converter,
+from tradenb.client import free_port
+from tradenb.dqn_gguf import (LlamaAnswerer, LlamaServer, check_gguf, convert_to_gguf, llama_cpp_converter,
                               lm_policy, quantize_gguf, server_answerer, tensor_types, verify_gguf, GGUF_TOLERANCES)
 from tradenb.single_asset import SYSTEM, SingleAssetConfig, SingleAssetEnv, asset_series, pinned_starts, play
 

@@ -1,5 +1,4 @@
 "The HTTP server on a real uvicorn on loopback: parity, OpenEnv client, concurrency, bad input, schema fuzz."
-import socket
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -12,19 +11,13 @@ pytest.importorskip("openenv")
 import uvicorn
 
 from tradenb.env import ENV_VERSION, TASKS, TradingEnv
-from tradenb.client import RemoteTradingEnv
+from tradenb.client import RemoteTradingEnv, free_port
 from tradenb.server import create_app
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def server():
-    port = _free_port()
+    port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(max_sessions=40, idle_timeout_s=300), host="127.0.0.1",
                                         port=port, log_level="warning"))
     th = threading.Thread(target=srv.run, daemon=True)

@@ -10,7 +10,14 @@ import numpy as np
 from .env import OBS_MODES, TASKS, task_spaces
 
 # %% auto #0
-__all__ = ['RemoteTradingEnv']
+__all__ = ['free_port', 'RemoteTradingEnv']
+
+# %% ../nbs/31_client.ipynb #6e27f0c6
+def free_port() -> int:
+    "A TCP port free on 127.0.0.1 now (to start a server on: chapter 30's, `llama_cpp.server` of chapter 29)."
+    import socket
+    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
+
 
 # %% ../nbs/31_client.ipynb #f1786042
 class RemoteTradingEnv(gym.Env):

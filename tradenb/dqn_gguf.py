@@ -6,13 +6,14 @@ and scored through the same OpenAI-compatible client as the API teacher; an Olla
 
 # %% ../nbs/29_dqn_gguf.ipynb #ef14f2fb
 from __future__ import annotations
-import json, os, re, shutil, socket, subprocess, sys, tarfile, tempfile, time
+import json, os, re, shutil, subprocess, sys, tarfile, tempfile, time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from .client import free_port
 from .core import Config, apply_runtime, seed_everything
 from .lm import greedy_answers, load_lm
 from .sft import full_finetune, sft_trainer, to_prompt_completion
@@ -23,8 +24,8 @@ from .teachers import OpenAICompatibleTeacher
 __all__ = ['NO_EXTRA_BUFFERS', 'QUANT_FTYPES', 'GGUF_TOLERANCES', 'parse_decision', 'state_chat', 'lm_policy', 'hf_answerer',
            'server_answerer', 'check_gguf', 'tensor_types', 'disable_extra_buffers', 'LlamaAnswerer', 'momentum_chats',
            'stage1_model', 'Stage2Config', 'train_stage2', 'llama_cpp_version', 'llama_cpp_converter',
-           'convert_to_gguf', 'quantize_gguf', 'verify_gguf', 'free_port', 'LlamaServer', 'chat_markers',
-           'ollama_modelfile', 'parse_modelfile', 'render_ollama_template', 'load_chapter28', 'heldout_scores']
+           'convert_to_gguf', 'quantize_gguf', 'verify_gguf', 'LlamaServer', 'chat_markers', 'ollama_modelfile',
+           'parse_modelfile', 'render_ollama_template', 'load_chapter28', 'heldout_scores']
 
 # %% ../nbs/29_dqn_gguf.ipynb #2b903ad9
 _DECISION = re.compile(r"decision\s*:\s*\**\s*(buy|sell|hold)\b", re.I)
@@ -355,10 +356,6 @@ def verify_gguf(model, # the HF model (eval mode)
                 greedy_equal=greedy_eq / n, greedy_ties=greedy_tie / n)
 
 # %% ../nbs/29_dqn_gguf.ipynb #97593410
-def free_port() -> int:
-    "A TCP port free on 127.0.0.1 now."
-    with socket.socket() as s: s.bind(("127.0.0.1", 0)); return s.getsockname()[1]
-
 class LlamaServer:
     "`llama_cpp.server` (OpenAI-compatible) serving one GGUF on 127.0.0.1; `base_url`, `close()`."
     def __init__(self, path, # the .gguf to serve (checked first)

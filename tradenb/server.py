@@ -321,9 +321,9 @@ def start_background_server(port: int | None = None, # TCP port on loopback (Non
                             **app_kwargs, # `create_app` arguments
                            ):
     "Start uvicorn on loopback in a daemon thread; return (base_url, server). Set `server.should_exit` to stop it."
-    import socket, uvicorn, httpx
-    if port is None:
-        with socket.socket() as s: s.bind(("127.0.0.1", 0)); port = s.getsockname()[1]
+    import uvicorn, httpx
+    from tradenb.client import free_port
+    if port is None: port = free_port()
     srv = uvicorn.Server(uvicorn.Config(create_app(**app_kwargs), host="127.0.0.1", port=port, log_level="error"))
     threading.Thread(target=srv.run, daemon=True).start()
     url = f"http://127.0.0.1:{port}"
