@@ -5,11 +5,11 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PROFILE ?= smoke
 # extras for the CPU smoke stack (gpu is only for the full profile on a CUDA machine); gguf builds llama-cpp-python
-# from source (~4.5 min on 2 cores)
-EXTRAS ?= dev,rl,llm,track,server,gguf
+# from source (~4.5 min on 2 cores); docs is nbconvert (a few MB), the site's renderer where Quarto is absent
+EXTRAS ?= dev,rl,llm,track,server,gguf,worldmodel,docs
 TEST_OUT := build/test-outputs
 
-.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval test-openenv bench data tiny clean
+.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval test-openenv test-docs docs bench data tiny clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -26,7 +26,9 @@ $(VENV)/.installed: pyproject.toml
 reproduce: setup
 	$(VENV)/bin/tradenb reproduce --profile $(PROFILE)
 
-test: setup check-export lint test-openenv test-nbs test-py test-nbval
+# test-nbs is not in the list: test-nbval runs every cell of every notebook, the fast tests included, so running
+# the fast cells again in nbdev-test would only cost CI minutes (it stays a target: `make test-nbs`, ~5 min)
+test: setup check-export lint test-openenv test-py test-nbval
 	@echo "make test: all checks passed"
 
 # nbs/ is the source: exporting and cleaning must leave tradenb/ and nbs/ exactly as they are
@@ -62,15 +64,43 @@ test-py: setup
 	@$(PY) -m pytest tests -n 2 --cov=tradenb --cov-report=term; rc=$$?; \
 	if [ $$rc -eq 5 ]; then echo "FAIL: pytest collected no tests"; exit 1; fi; exit $$rc
 
-# every notebook end to end with papermill (smoke), outputs kept out of results/, then nbval on the executed copies,
-# then the tables they wrote compared with the committed results/ (as of HEAD: nbdev-test's fast cells may have
-# rewritten the working copy), timings and provenance columns excluded
+# every notebook end to end, once: nbval executes the committed notebooks (copies of nbs/*.ipynb with execution counts
+# where they have outputs: scripts/nbval_copies.py) (every cell, `#| slow` included, in order:
+# a chapter reads what earlier ones wrote) with TRADENB_OUTPUT_DIR set, so their results/, figures/ and datasets go to
+# $(TEST_OUT) and the checkout's results/ and figures/ are never overwritten; the committed outputs of cells marked
+# NBVAL_CHECK_OUTPUT are compared with the fresh ones (--nbval-lax); seconds per notebook go to $(TEST_OUT)/results/
+# reproduce_timings.csv (scripts/nbval_timings.py). Then the tables the run wrote are compared with the
+# committed results/ (as of HEAD), timings and provenance columns excluded. The 20 slowest cells are listed.
+NBVAL_CELL_TIMEOUT ?= 3600
 test-nbval: setup
-	rm -rf $(TEST_OUT)
-	$(VENV)/bin/tradenb reproduce --profile smoke --output-dir $(TEST_OUT) --executed-dir $(TEST_OUT)/executed
-	$(PY) -m pytest --nbval-lax --nbval-current-env -p no:randomly -q $(TEST_OUT)/executed/*.ipynb
+	rm -rf $(TEST_OUT) && mkdir -p $(TEST_OUT)
+	$(PY) scripts/nbval_copies.py build/nbval
+	TRADENB_PROFILE=smoke TRADENB_OUTPUT_DIR=$(abspath $(TEST_OUT)) $(PY) -m pytest --nbval-lax --nbval-current-env \
+		--nbval-cell-timeout $(NBVAL_CELL_TIMEOUT) -p no:randomly -p no:cacheprovider -q --durations 20 \
+		--junitxml $(TEST_OUT)/nbval.xml build/nbval/[0-9][0-9]_*.ipynb; \
+		rc=$$?; $(PY) scripts/nbval_timings.py $(TEST_OUT)/nbval.xml $(TEST_OUT)/results/reproduce_timings.csv; exit $$rc
 	rm -rf build/committed && mkdir -p build/committed && git archive HEAD results | tar -x -C build/committed
 	$(PY) scripts/compare_results.py build/committed/results $(TEST_OUT)/results
+
+# The documentation site in _docs/ (scripts/build_docs.py): nbdev prepares the pages from nbs/ as committed (API docs
+# from show_doc; no notebook is executed), Quarto renders them where a `quarto` binary is found, else nbconvert.
+# The `quarto` extra (quarto-cli) is tried once per venv: its build downloads Quarto from github.com, which fails
+# on machines without general internet access (then .venv/.quarto-tried records the attempt and nbconvert renders).
+DOCS_OUT ?= _docs
+docs: setup
+	@$(PY) -c "import nbconvert" 2>/dev/null || $(PY) -m pip install -q -e ".[docs]"
+	@if ! command -v quarto >/dev/null && [ ! -e $(VENV)/.quarto-tried ]; then \
+		echo "docs: trying the quarto extra (quarto-cli downloads its binary while it builds)"; \
+		$(PY) -m pip install -q -e ".[quarto]" >/dev/null 2>&1 || echo "docs: quarto-cli did not install: nbconvert renders"; \
+		touch $(VENV)/.quarto-tried; fi
+	$(PY) scripts/build_docs.py --out $(DOCS_OUT)
+
+# builds the site, then checks the index and the paper chapter's page: every <img> resolves, no error block, and
+# Debian's headless Chromium renders them (screenshots in build/docs-screens/; apt-get installs it when missing)
+test-docs: docs
+	@command -v chromium >/dev/null || { [ "$$(id -u)" = 0 ] && apt-get update -q && apt-get install -y -q chromium; } \
+		|| { echo "FAIL: no chromium and no root to apt-get install it"; exit 1; }
+	$(PY) scripts/check_docs.py $(DOCS_OUT) --screens build/docs-screens
 
 bench: setup
 	$(VENV)/bin/tradenb bench env
@@ -85,4 +115,4 @@ data: setup
 	$(PY) -c "from tradenb.data import build_shipped_panels; print(build_shipped_panels())"
 
 clean:
-	rm -rf build $(VENV)
+	rm -rf build $(VENV) _docs _proc

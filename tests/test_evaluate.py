@@ -8,8 +8,9 @@ import pytest
 from tradenb.agents import BuyAndHoldAgent, HoldAgent, RandomAgent, RSIRuleAgent
 from tradenb.core import Config
 from tradenb.env import ENV_VERSION, TASKS, TradingEnv
-from tradenb.evaluate import (BASELINE_COLUMNS, EpisodeSet, bootstrap_ci, episode_set, evaluate_agent, evaluate_all,
-                              make_agent, paired_difference, play_episodes, write_leaderboard)
+from tradenb.evaluate import (BASELINE_COLUMNS, EpisodeSet, bootstrap_ci, episode_set, episodes_key, evaluate_agent,
+                              evaluate_all, lm_episode_count, make_agent, neural_count, paired_difference, play_episodes,
+                              write_leaderboard)
 
 CFG = Config()
 
@@ -95,4 +96,99 @@ def test_leaderboard_files(tmp_path, monkeypatch):
     assert len(out) == 4 and set(out.agent) == {"Hold", "RSI rules"}
     assert out.loc[out.agent == "Hold", "published_score"].eq(0.3).all()
     assert paths["fig"].stat().st_size > 10_000 and paths["equity"].exists()
-    assert "| Hold" in paths["md"].read_text()
+    assert "| Hold" in paths["md"].read_text() and "neural_score" in paths["md"].read_text()
+    # the neural column on every row, each with its paired difference to Hold on the same generated paths
+    assert out.neural_score_mean.notna().all() and out.neural_n_episodes.eq(4).all()
+    assert out.neural_score_diff_vs_hold.notna().all()
+    assert out.loc[out.agent == "Hold", "neural_score_diff_vs_hold"].eq(0).all()
+
+
+def _neural_set(task="easy", n=4):
+    return episode_set(CFG, task, "test", n=n, save=False)
+
+
+@pytest.mark.parametrize("task", list(TASKS))
+def test_hold_scores_exactly_the_floor_on_the_neural_env(task):
+    row, _ = evaluate_agent(HoldAgent(), CFG, task, es=_neural_set(task, 3), track=False, source="neural")
+    assert row["score_mean"] == 0.3 and row["score_ci_low"] == row["score_ci_high"] == 0.3 and row["hold_share"] == 1
+
+
+def test_neural_scores_are_deterministic_and_paired_by_episode():
+    es = _neural_set(n=4)
+    a = pd.DataFrame(play_episodes(RSIRuleAgent(), es, CFG, seed=5, source="neural"))
+    b = pd.DataFrame(play_episodes(RSIRuleAgent(), es, CFG, seed=5, source="neural"))
+    pd.testing.assert_frame_equal(a, b)                         # same seed: the same paths, the same scores
+    c = pd.DataFrame(play_episodes(BuyAndHoldAgent(), es, CFG, seed=6, source="neural"))
+    d = pd.DataFrame(play_episodes(BuyAndHoldAgent(), es, CFG, seed=5, source="neural"))
+    assert not np.allclose(c.total_return, d.total_return)      # another seed: other paths
+    # episode i's path depends on the seed and i only: a prefix of the set replays the same paths (what pairs an LM's
+    # few neural episodes with Hold's many), and it is not the real days
+    head = pd.DataFrame(play_episodes(BuyAndHoldAgent(), EpisodeSet(**{**es.__dict__, "episodes": es.episodes[:2]}),
+                                      CFG, seed=5, source="neural"))
+    pd.testing.assert_frame_equal(head, d.iloc[:2])
+    real = pd.DataFrame(play_episodes(BuyAndHoldAgent(), es, CFG, seed=5))
+    assert not np.allclose(real.total_return, d.total_return)
+
+
+def test_neural_count_is_the_profile_value():
+    ev = CFG.values("evaluate")
+    assert neural_count(CFG, False, 20) == min(ev["neural_episodes"], 20)
+    assert neural_count(CFG, True, 8) == min(ev["neural_episodes_lm"], 8)
+    assert neural_count(CFG, False, 20, 0) == 0 and neural_count(CFG, False, 3, 10) == 3
+    full = Config.from_profile("full")
+    assert neural_count(full, False, 100) == 100   # full: None, as many as the static set
+    # an LM's neural column only on the profile's neural_tasks_lm (smoke: easy); other agents on every task
+    assert neural_count(CFG, True, 8, task="hard") == (min(ev["neural_episodes_lm"], 8) if "hard" in ev["neural_tasks_lm"]
+                                                        else 0)
+    assert neural_count(CFG, True, 8, task="easy") == min(ev["neural_episodes_lm"], 8)
+    assert neural_count(CFG, False, 20, task="hard") == min(ev["neural_episodes"], 20)
+    assert neural_count(full, True, 100, task="hard") == 100
+    with pytest.raises(ValueError, match="neural_episodes must be 0"): neural_count(CFG, False, 20, -1)
+
+
+def test_an_lm_plays_fewer_episodes_only_where_the_profile_says():
+    by_task = CFG.values("evaluate")["lm_episodes_by_task"]
+    for task in TASKS:
+        assert lm_episode_count(CFG, task) == by_task.get(task, CFG.n_eval_episodes_lm)
+    assert lm_episode_count(CFG.replace(n_eval_episodes_lm=3), "easy") == 3 or "easy" in by_task
+    full = Config.from_profile("full")
+    assert [lm_episode_count(full, t) for t in TASKS] == [full.n_eval_episodes_lm] * len(TASKS)
+
+
+def test_missing_world_model_is_trained_and_saved_not_a_crash(tmp_path, monkeypatch):
+    "No saved world model: `evaluate_all` trains it (chapter 34's recipe) and saves it where the neural env looks."
+    pytest.importorskip("torch")
+    import torch
+    import tradenb.world_model as wm
+    from tradenb.core import runtime
+    from tradenb.env import shipped_cube
+    from tradenb.data import shipped_panel_path
+    import tradenb.evaluate as ev
+    monkeypatch.setattr(ev, "episode_set_path", lambda cfg, task, split, n: tmp_path/f"{task}_{split}_{n}.json")  # not data/
+    path = tmp_path/"world_model"/"nifty50.pt"
+    monkeypatch.setattr(wm, "world_model_path", lambda cfg, universe=None: path)
+    lb, eps = evaluate_all(CFG, ("easy",), agents=[("hold", None), ("rsi", None)], n_episodes=3, track=False)
+    assert path.exists() and path.with_suffix(".json").exists()
+    assert lb.neural_score_mean.notna().all() and lb.neural_n_episodes.eq(3).all()
+    assert set(eps) == {("Hold", "easy"), ("RSI rules", "easy"), episodes_key("Hold", "easy", "neural"),
+                        episodes_key("RSI rules", "easy", "neural")}
+    # the weights chapter 34 trains (its call, its one thread) are the ones saved here: either chapter may go first
+    threads = torch.get_num_threads()
+    torch.set_num_threads(runtime(CFG, "rl").threads)
+    try: own = wm.train_world_model(shipped_cube(str(shipped_panel_path(CFG.universe, CFG))), CFG,
+                                    wm.WorldModelConfig(**CFG.values("world_model")))
+    finally: torch.set_num_threads(threads)
+    saved = wm.load_world_model(path)
+    assert all(torch.equal(a, b) for a, b in zip(saved.net.state_dict().values(), own.net.state_dict().values()))
+    assert wm.ensure_world_model(CFG) == path                  # saved: kept, not retrained
+
+
+def test_paired_difference_treats_float_noise_as_no_difference():
+    # two agents that both score 0.300 differ by ~1e-17 per episode: no difference, whatever the noise's signs
+    base = pd.DataFrame(dict(episode=range(6), start_date=[f"2024-01-0{i + 1}" for i in range(6)], score=0.3))
+    for noise in ([1e-17, -2e-17, 3e-17, 0, -1e-17, 5e-18], [-1e-17] * 6):
+        got = paired_difference(base.assign(score=0.3 + np.array(noise)), base)
+        assert (got["diff_mean"], got["diff_ci_low"], got["diff_ci_high"], got["p_value"]) == (0.0, 0.0, 0.0, 1.0)
+        assert got["a_better_share"] == got["b_better_share"] == 0.0
+    real = paired_difference(base.assign(score=[0.31, 0.32, 0.33, 0.305, 0.34, 0.31]), base)
+    assert real["diff_mean"] > 0 and real["p_value"] < 0.1   # a real difference is still one

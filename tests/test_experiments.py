@@ -28,3 +28,22 @@ def test_test_results_are_cached_by_weights_and_renamed(small_tiny_lm, tmp_path)
     row2, eps2 = score_on_test(cfg, small_tiny_lm, "easy", "second")   # the same weights: read back, renamed
     assert row2["agent"] == "second" and row2["score_mean"] == row["score_mean"]
     assert list(eps2.score) == list(eps.score)
+
+
+def test_test_results_are_kept_per_environment(small_tiny_lm, cube, tmp_path):
+    "Static, neural and harder scores of one model are three results (three caches), each saying where it was scored."
+    pytest.importorskip("torch")
+    from tradenb.world_model import WorldModelConfig, save_world_model, train_world_model, world_model_path
+    cfg = Config(root=str(tmp_path), n_eval_episodes_lm=2)
+    (tmp_path/"data").mkdir()
+    for f in Config().data_dir.iterdir():
+        if f.name != "episodes": (tmp_path/"data"/f.name).symlink_to(f)
+    save_world_model(train_world_model(cube, cfg, WorldModelConfig(epochs=1), val_split=None), world_model_path(cfg))
+    static, _ = score_on_test(cfg, small_tiny_lm, "easy", "m")
+    neural, _ = score_on_test(cfg, small_tiny_lm, "easy", "m", source="neural")
+    harder, eps = score_on_test(cfg, small_tiny_lm, "easy", "m", variants="v3.1", n=1)
+    assert "source" not in static and neural["task_version"].endswith("+neural1")
+    assert harder["variants"] == "drawdown+holding+streak" and len(eps) == 1
+    assert len(list((tmp_path/"models"/"eval_cache").iterdir())) == 3
+    again, _ = score_on_test(cfg, small_tiny_lm, "easy", "m2", source="neural")   # read back from its own cache
+    assert again["score_mean"] == neural["score_mean"] and again["agent"] == "m2"

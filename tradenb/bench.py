@@ -90,11 +90,12 @@ def bench_batched_decisions(model, # a causal LM (e.g. `load_lm("tiny", cfg)[0]`
                             n_envs: int = 32, # parallel episodes (the batch)
                             steps: int = 2, # decisions per episode
                             task: str = "easy", # the task of the test episodes
+                            max_new_tokens: int = 320, # tokens per decision (LLMAgent's default)
                            ) -> dict:
     "Decisions/s with one batch of `n_envs` (with and without the shared-prefix cache) vs one at a time; same episodes."
-    from tradenb.llm_agent import LLMAgent
+    from tradenb.llm_agent import LLMAgent, default_prefix_cache
     def run(batch_size, prefix_cache=True):
-        agent = LLMAgent(model, tok, batch_size=batch_size, prefix_cache=prefix_cache)
+        agent = LLMAgent(model, tok, batch_size=batch_size, prefix_cache=prefix_cache, max_new_tokens=max_new_tokens)
         envs = [TradingEnv(task, "text", "test") for _ in range(n_envs)]
         obs = [e.reset(seed=i)[0] for i, e in enumerate(envs)]
         agent.reset(n_envs, seed=0)
@@ -108,7 +109,9 @@ def bench_batched_decisions(model, # a causal LM (e.g. `load_lm("tiny", cfg)[0]`
     single, cs = run(1)
     return dict(batched_decisions_per_s=round(batched, 2), batched_no_prefix_cache_per_s=round(plain, 2),
                 single_decisions_per_s=round(single, 2), speedup=round(batched / single, 2),
-                speedup_no_prefix_cache=round(plain / single, 2), same_decisions=cb == cs == cp)
+                speedup_no_prefix_cache=round(plain / single, 2), same_decisions=cb == cs == cp,
+                default_prefix_cache=(d := default_prefix_cache(model)),
+                speedup_default=round((batched if d else plain) / single, 2))
 
 # %% ../nbs/96_bench.ipynb #49fbf275
 def _grpo_bench_child(cfg: Config, stage: dict, n_prompts: int, out_dir: str, threads: int) -> dict:

@@ -14,8 +14,9 @@ from .core import Config, project_root
 from .tracking import run_record
 
 # %% auto #0
-__all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'run_notebooks', 'reproduce', 'evaluate', 'compare', 'datasets',
-           'train', 'compare_crypto_cmd', 'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'serve']
+__all__ = ['app', 'bench_app', 'notebooks', 'tag_slow_cells', 'ipc_kernel_manager', 'write_timings', 'reproduce_summary',
+           'run_notebooks', 'reproduce', 'evaluate', 'compare', 'datasets', 'train', 'compare_crypto_cmd',
+           'bench_env_cmd', 'bench_server_cmd', 'bench_lm_cmd', 'gpu_check_cmd', 'serve']
 
 # %% ../nbs/95_cli.ipynb #13e9fab0
 app = typer.Typer(help="tradenb: reproducible research on training language models and RL agents to trade.",
@@ -45,35 +46,107 @@ def tag_slow_cells(path: Path, # an executed notebook, rewritten in place
     nbformat.write(nb, path)
     return n
 
+def ipc_kernel_manager(sock_dir: Path, # a private folder for the kernel's Unix sockets
+                      ):
+    """A jupyter_client kernel manager class whose kernels talk over IPC (Unix sockets in `sock_dir`) instead of TCP:
+    no open ports, and no per-kernel "[IPKernelApp] WARNING | Kernel is running over TCP without encryption"."""
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+    class IPCKernelManager(AsyncKernelManager):
+        @default("transport")
+        def _default_transport(self): return "ipc"
+        @default("ip")
+        def _default_ip(self): return str(Path(sock_dir)/"kernel")
+    return IPCKernelManager
+
+def _headline(numbers: dict | None, # a chapter's entry of key_numbers.json
+              width: int = 90, # cut to this many characters
+             ) -> str:
+    "A chapter's key numbers as one short text: 'name=value, ...' (floats to 3 significant decimals)."
+    if not numbers: return "-"
+    fmt = lambda v: f"{v:.4g}" if isinstance(v, float) else str(v)
+    s = ", ".join(f"{k}={fmt(v)}" for k, v in numbers.items())
+    return s if len(s) <= width else s[:width - 1] + "…"
+
+def write_timings(timings: pd.DataFrame, # one row per notebook: `notebook`, `seconds`
+                  cfg: Config, # the run's config (its run record: versions, profile, commit)
+                  path: Path | None = None, # where (None: `cfg.results_dir/"reproduce_timings.csv"`)
+                 ) -> Path:
+    "Save a whole run's seconds per notebook with the versions, profile and commit that produced them."
+    keep = ("tradenb_version", "env_version", "profile", "git_commit", "source_dirty")
+    path = Path(path or cfg.results_dir/"reproduce_timings.csv")
+    timings.assign(**{k: v for k, v in run_record(cfg).items() if k in keep}).to_csv(path, index=False)
+    return path
+
+def reproduce_summary(rows: list[dict], # one per notebook: notebook, seconds, status (ok | failed | not run)
+                      results_dir: Path, # holds key_numbers.json (read) and reproduce_summary.md (written)
+                      profile: str = "smoke", # named in the file's title
+                     ) -> pd.DataFrame: # notebook, seconds, headline, status
+    "The end-of-run table: each notebook's time, headline figure (`key_numbers.json`) and status, also as markdown."
+    import json
+    kn_path = Path(results_dir)/"key_numbers.json"
+    kn = json.loads(kn_path.read_text()) if kn_path.exists() else {}
+    bad = [r for r in rows if r.get("status") not in ("ok", "failed", "not run")]
+    if bad: raise ValueError(f"reproduce_summary: status must be ok, failed or not run: {bad[:3]}")
+    t = pd.DataFrame([dict(notebook=r["notebook"], seconds=r.get("seconds"),
+                           headline=_headline(kn.get(Path(r["notebook"]).stem)), status=r["status"]) for r in rows],
+                     columns=["notebook", "seconds", "headline", "status"])
+    n_ok = int((t.status == "ok").sum())
+    md = (f"# Reproduce summary ({profile} profile)\n\n{n_ok} of {len(t)} notebooks ok in "
+          f"{pd.to_numeric(t.seconds).fillna(0).sum():.0f} s; headline figures from `key_numbers.json`.\n\n"
+          + t.astype({"seconds": object}).fillna({"seconds": "-"}).to_markdown(index=False) + "\n")
+    Path(results_dir).mkdir(parents=True, exist_ok=True)
+    (Path(results_dir)/"reproduce_summary.md").write_text(md)
+    return t
+
 def run_notebooks(profile: str = "smoke", # the profile every notebook runs in
                   only: list[str] | None = None, # glob patterns of notebooks (None: all)
                   output_dir: Path | None = None, # where results/ and figures/ go (None: the project)
                   executed_dir: Path | None = None, # where the executed notebooks go (None: results/executed)
+                  root: Path | None = None, # the project whose nbs/ run (None: `project_root()`)
+                  progress: bool = True, # a progress bar over the notebooks (on stderr)
                  ) -> pd.DataFrame:
-    "Execute notebooks with papermill in `profile`; return (and save) per-notebook wall times."
+    """Execute notebooks with papermill in `profile`; return (and save) per-notebook wall times, and write the
+    summary table (`reproduce_summary.md`). A failing notebook stops the run after the summary is written."""
+    import tempfile
     import papermill as pm
+    from tqdm.auto import tqdm
     # notebooks run with nbs/ as their working directory: hand them absolute paths
     output_dir = Path(output_dir).resolve() if output_dir else None
-    cfg = Config.from_profile(profile, output_dir=output_dir).ensure_dirs()
+    cfg = Config.from_profile(profile, output_dir=output_dir, root=root).ensure_dirs()
     executed_dir = Path(executed_dir or cfg.results_dir/"executed"); executed_dir.mkdir(parents=True, exist_ok=True)
     todo = notebooks(cfg.root_dir, only)
     if not todo: raise typer.BadParameter(f"no notebook matches {only}")
-    rows = []
-    for nb in todo:
-        t0 = time.perf_counter()
-        typer.echo(f"[reproduce:{profile}] {nb.name} ...", nl=False)
-        pm.execute_notebook(str(nb), str(executed_dir/nb.name), cwd=str(nb.parent), progress_bar=False,
-                            parameters=dict(profile=profile, output_dir=str(output_dir) if output_dir else None),
-                            kernel_name="python3")
-        rows.append(dict(notebook=nb.name, seconds=round(time.perf_counter() - t0, 1)))
-        tag_slow_cells(executed_dir/nb.name)
-        typer.echo(f" {rows[-1]['seconds']} s")
-    timings = pd.DataFrame(rows)
-    if not only:  # a partial run does not overwrite the record of the whole run
-        keep = ("tradenb_version", "env_version", "profile", "git_commit", "source_dirty")
-        rec = {k: v for k, v in run_record(cfg).items() if k in keep}
-        timings.assign(**rec).to_csv(cfg.results_dir/"reproduce_timings.csv", index=False)
-    typer.echo(f"[reproduce:{profile}] {len(rows)} notebooks in {timings.seconds.sum():.0f} s")
+    if not only: (cfg.results_dir/"key_numbers.json").unlink(missing_ok=True)  # a whole run records afresh
+    rows, failure = [], None
+    bar = tqdm(todo, desc=f"reproduce:{profile}", unit="nb", disable=not progress, dynamic_ncols=True)
+    with tempfile.TemporaryDirectory(prefix="tradenb-kernels-") as socks:
+        km_class = ipc_kernel_manager(Path(socks))
+        for nb in bar:
+            bar.set_postfix_str(nb.name)
+            if failure is not None: rows.append(dict(notebook=nb.name, seconds=None, status="not run")); continue
+            t0 = time.perf_counter()
+            try:
+                pm.execute_notebook(str(nb), str(executed_dir/nb.name), cwd=str(nb.parent), progress_bar=False,
+                                    parameters=dict(profile=profile,
+                                                    output_dir=str(output_dir) if output_dir else None),
+                                    kernel_name="python3", kernel_manager_class=km_class)
+                status = "ok"
+            except Exception as e:  # noqa: BLE001 (recorded, then re-raised after the summary)
+                failure, status = e, "failed"
+            rows.append(dict(notebook=nb.name, seconds=round(time.perf_counter() - t0, 1), status=status))
+            if status == "ok": tag_slow_cells(executed_dir/nb.name)
+            bar.write(f"[reproduce:{profile}] {nb.name} {rows[-1]['seconds']} s {status}")
+    bar.close()
+    ran = [r for r in rows if r["status"] != "not run"]
+    timings = pd.DataFrame([dict(notebook=r["notebook"], seconds=r["seconds"]) for r in ran])
+    if not only and failure is None:  # a partial or failed run does not overwrite the record of the whole run
+        write_timings(timings, cfg)
+    summary = reproduce_summary(rows, cfg.results_dir, profile)
+    typer.echo(summary.to_markdown(index=False))
+    typer.echo(f"[reproduce:{profile}] {int((summary.status == 'ok').sum())} of {len(rows)} notebooks ok in "
+               f"{timings.seconds.sum():.0f} s; summary in {cfg.results_dir/'reproduce_summary.md'}")
+    if failure is not None: raise failure
     return timings
 
 @app.command()
@@ -81,7 +154,7 @@ def reproduce(profile: str = typer.Option("smoke", help="smoke (CPU, minutes) or
               only: list[str] = typer.Option(None, help="glob(s) of notebooks to run, e.g. '0[0-6]*'"),
               output_dir: Path = typer.Option(None, help="write results/ and figures/ here instead of the project"),
               executed_dir: Path = typer.Option(None, help="where executed notebooks go (default results/executed)")):
-    "Run the notebooks end to end with papermill, regenerating results/ and figures/."
+    "Run the notebooks end to end with papermill, regenerating results/ and figures/; ends with a summary table."
     run_notebooks(profile, only, output_dir, executed_dir)
 
 # %% ../nbs/95_cli.ipynb #b78b3863
@@ -98,7 +171,12 @@ def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random 
              output_dir: Path = typer.Option(None, help="write results/ and figures/ here"),
              track: bool = typer.Option(True, help="log runs to MLflow"),
              masked_episodes: int = typer.Option(None, help="language models: also play the first N episodes "
-                                                            "masked, for the memorisation gap (default: not)")):
+                                                            "masked, for the memorisation gap (default: not)"),
+             neural_episodes: int = typer.Option(None, help="the neural column's episodes (the first N on generated "
+                                                            "days; default: the profile's; 0: static only)"),
+             jobs: int = typer.Option(1, help="processes: each (agent, task) pair is one job; the same leaderboard"),
+             backend: str = typer.Option("loky", help="with --jobs > 1: loky (local processes) | ray (the `ray` "
+                                                      "extra; a cluster started with `ray start`)")):
     "Score agents on the saved episode sets (mean and 95% CI per task)."
     from tradenb.env import TASKS
     from tradenb.evaluate import evaluate_all, write_leaderboard
@@ -110,11 +188,15 @@ def evaluate(agent: str = typer.Option(None, help="hold | buy_and_hold | random 
     over = dict(output_dir=Path(output_dir).resolve() if output_dir else None, **({"lm_name": lm} if lm else {}))
     cfg = Config.from_profile(profile, **over)
     agents = None if all_agents else [(agent, None)]
+    if jobs < 1: raise typer.BadParameter(f"--jobs must be at least 1, not {jobs}")
+    if backend not in ("loky", "ray"): raise typer.BadParameter(f"unknown --backend {backend!r}: use loky or ray")
     try: lb, eps = evaluate_all(cfg, tasks, split, agents=agents, n_episodes=episodes, track=track,
-                                masked_episodes=masked_episodes)
-    except FileNotFoundError as e: raise typer.BadParameter(str(e))
+                                masked_episodes=masked_episodes, jobs=jobs, backend=backend,
+                                neural_episodes=neural_episodes)
+    except (FileNotFoundError, ImportError) as e: raise typer.BadParameter(str(e))
     cols = ["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high", "return_mean",
             "hold_share", "parse_error_rate", "env_version", "task_version"]
+    cols[7:7] = [c for c in ("neural_n_episodes", "neural_score_mean") if c in lb]   # the neural column, when played
     typer.echo(lb[cols].to_string(index=False, float_format=lambda v: f"{v:.4f}"))
     if all_agents:
         paths = write_leaderboard(lb, eps, cfg, name="leaderboard")
@@ -235,6 +317,32 @@ def bench_lm_cmd(envs: int = typer.Option(32, help="parallel episodes (the batch
     model, tok = load_lm("tiny", Config())
     for t in task or ["easy", "medium"]:
         typer.echo(f"{t}: {bench_batched_decisions(model, tok, n_envs=envs, steps=steps, task=t)}")
+
+# %% ../nbs/95_cli.ipynb #25a17c40
+@app.command("gpu-check")
+def gpu_check_cmd(device: str = typer.Option("auto", help="auto (CUDA when available) | cpu | cuda[:i]"),
+                  stage: list[str] = typer.Option(None, help="stage(s) to run; default: all"),
+                  output_dir: Path = typer.Option(None, help="write results/gpu_check_bench.csv here"),
+                  keep: Path = typer.Option(None, help="keep the check's model and runs in this folder"),
+                  seed: int = typer.Option(0, help="seed of the random weights and the stages")):
+    "Self-check: a random-weight model of the full profile's shape through load, decisions, SFT, GRPO, evaluation."
+    from tradenb.gpu_check import STAGES, check_table, gpu_check, write_check
+    if device == "auto":
+        import torch
+        device = "cuda" if torch.cuda.is_available() else "cpu"
+    if not (device == "cpu" or device.startswith("cuda")):
+        raise typer.BadParameter(f"unknown --device {device!r}: use auto, cpu or cuda[:i]")
+    if bad := [s for s in stage or [] if s not in STAGES]:
+        raise typer.BadParameter(f"unknown --stage {bad}; choose from {list(STAGES)}")
+    cfg = Config(device=device, seed=seed, output_dir=Path(output_dir).resolve() if output_dir else None)
+    try: df = gpu_check(cfg, keep, stages=tuple(stage) if stage else STAGES)
+    except RuntimeError as e: raise typer.BadParameter(str(e))   # e.g. CUDA asked for, none present
+    typer.echo(check_table(df))
+    typer.echo(f"wrote {write_check(df, cfg)}")
+    if not df.ok.all():
+        for r in df[~df.ok].itertuples(): typer.echo(f"FAIL {r.stage}: {r.note}", err=True)
+        raise typer.Exit(1)
+
 
 # %% ../nbs/95_cli.ipynb #4f28aa8d
 @app.command()

@@ -13,9 +13,9 @@ import numpy as np
 import tradenb
 
 # %% auto #0
-__all__ = ['PROFILES', 'CPU_THREADS', 'SOURCE_PATHS', 'SOURCE_IGNORED', 'project_root', 'profile_values', 'Config',
-           'seed_everything', 'Runtime', 'runtime', 'apply_runtime', 'sha256_file', 'notebook_source', 'source_state',
-           'git_commit']
+__all__ = ['PROFILES', 'PROFILE_ENV', 'OUTPUT_DIR_ENV', 'CPU_THREADS', 'SOURCE_PATHS', 'SOURCE_IGNORED', 'project_root',
+           'profile_values', 'default_profile', 'default_output_dir', 'Config', 'seed_everything', 'Runtime', 'runtime',
+           'apply_runtime', 'sha256_file', 'notebook_source', 'source_state', 'git_commit']
 
 # %% ../nbs/00_core.ipynb #4ef82976
 def project_root() -> Path:
@@ -27,18 +27,24 @@ def project_root() -> Path:
 PROFILES: dict[str, dict[str, dict]] = {
     "smoke": {
         "config": {},            # the `Config` defaults *are* the smoke profile
-        "datasets": dict(sft_v1_rule=300, sft_v2_balanced=400, sft_v3_distilled=300, sft_seed003_mix=300,
+        "datasets": dict(sft_v1_rule=300, sft_v2_balanced=2_000, sft_v3_distilled=300, sft_seed003_mix=300,
                          grpo_prompts=300),
         "rl": dict(ppo_timesteps=8_192, dqn_timesteps=6_000),
         "labeling": dict(n_balanced=2_000, n_calibration=30),
         # the memorisation gap's episodes and tasks (chapter 16; smoke: easy only, where the prompts are short); the
-        # longest LM answer (the compact reasoning: ~70 tokens)
-        "evaluate": dict(masked_episodes_lm=4, masked_tasks_lm=("easy",), max_new_tokens_lm=160),
+        # longest LM answer (the compact reasoning: ~70 tokens); LMs' static episodes by task where fewer than
+        # `n_eval_episodes_lm` (hard: the zero-shot base parses 0.3% of its 2,800-token prompts, 314 s for 8 episodes)
+        # the neural column (chapter 09): the first `neural_episodes` of each static set on generated days (a neural
+        # episode costs ~4 static ones: 8 of 20 add ~25 s to chapter 09 on 2 busy cores); LMs: `neural_episodes_lm`
+        "evaluate": dict(masked_episodes_lm=4, masked_tasks_lm=("easy",), max_new_tokens_lm=160, neural_episodes=8,
+                         # LMs: neural on easy only (hard: +~100 s)
+                         neural_episodes_lm=4, neural_tasks_lm=("easy",), lm_episodes_by_task=dict(hard=4)),
         # benchmark sizes (chapter 96): tiny in smoke, where they only show the code runs; the measurements are full's
         "bench": dict(lm_envs=8, lm_steps=1, lm_tasks=("easy",), grpo_steps=3, server_episodes=2, server_clients=8,
                       server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
-        "experiments": dict(default_set="smoke"),
+        # which rows run; neural-env prompts (episodes the start model plays, row 12) and neural test episodes per row
+        "experiments": dict(default_set="smoke", neural_prompt_episodes=4, neural_episodes=4),
         "episode_grpo": {},   # chapter 33: the stage's field defaults are its smoke values
         # chapters 24-27 (crypto): PPO budget, seeds per row, trader epochs, the plan LM, its SFT and how often it plans
         "crypto": dict(ppo_timesteps=8_192, n_seeds=3, transformer_epochs=4, plan_lm="tiny", plan_examples=300,
@@ -49,6 +55,10 @@ PROFILES: dict[str, dict[str, dict]] = {
         # held-out prompts, the stage-1 fallback's and stage 2's steps, LM episodes and answer length
         "single_asset": dict(dqn_timesteps=3_000, n_episodes=6, n_examples=200, n_heldout=16, stage1_steps=8,
                              stage2_steps=8, batch_size=4, lm_episodes=3, max_new_tokens=12),
+        # chapter 34 (the world model): its `WorldModelConfig` (shape, epochs) and the validation sizes (paths per
+        # generator, discriminator epochs, bootstrap resamples)
+        "world_model": dict(window=20, hidden=64, epochs=8),
+        "world_model_validation": dict(n_paths=200, n_steps=40, n_boot=100, disc_epochs=60),
     },
     "full": {
         "config": dict(device="cuda", lm_name="Qwen/Qwen2.5-0.5B-Instruct", n_eval_episodes=100,
@@ -57,7 +67,9 @@ PROFILES: dict[str, dict[str, dict]] = {
                          grpo_prompts=20_000),
         "rl": dict(ppo_timesteps=20_000, dqn_timesteps=50_000),
         "labeling": dict(n_balanced=10_000, n_calibration=100),
-        "evaluate": dict(masked_episodes_lm=100, masked_tasks_lm=("easy", "medium", "hard"), max_new_tokens_lm=512),
+        "evaluate": dict(masked_episodes_lm=100, masked_tasks_lm=("easy", "medium", "hard"), max_new_tokens_lm=512,
+                         neural_episodes=None, neural_episodes_lm=None,   # None: as many as the static set
+                         neural_tasks_lm=("easy", "medium", "hard"), lm_episodes_by_task={}),
         "bench": dict(lm_envs=32, lm_steps=2, lm_tasks=("easy", "medium"), grpo_steps=10, server_episodes=5,
                       server_clients=20, server_steps_per_client=50),
         # the published recipes (the write-ups' hyperparameters)
@@ -66,7 +78,7 @@ PROFILES: dict[str, dict[str, dict]] = {
         "grpo": dict(lr=5e-6, num_generations=4, batch_size=8, grad_accum=4, max_completion_length=512, steps=500,
                      load_in_4bit=True),
         "raft": dict(n_episodes=100, sft_steps=18, sft_lr=5e-6, save_steps=6),
-        "experiments": dict(default_set="all"),
+        "experiments": dict(default_set="all", neural_prompt_episodes=50, neural_episodes=None),   # None: as static
         # chapter 33: a tool-capable instruct model (config.lm_name); K days that fit its context on the easy task
         "episode_grpo": dict(lr=5e-6, lora_r=16, beta=0.04, kl_stop=3.0, decision_days=10, n_episodes=200,
                              steps=200, save_steps=50, num_generations=8, batch_size=8, grad_accum=4,
@@ -79,6 +91,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         # the DQN write-up's scale: 100k DQN steps; a Qwen-class stage 2
         "single_asset": dict(dqn_timesteps=100_000, n_episodes=12, n_examples=2_000, n_heldout=200, stage1_steps=100,
                              stage2_steps=200, batch_size=16, lm_episodes=12, max_new_tokens=64),
+        # the world model: wider and longer-trained (GPU or CPU: it is small either way); more paths, resamples
+        "world_model": dict(window=20, hidden=128, epochs=10),
+        "world_model_validation": dict(n_paths=1_000, n_steps=40, n_boot=1_000, disc_epochs=200),
     },
 }
 
@@ -91,6 +106,20 @@ def profile_values(profile: str, # `smoke` or `full`
     if section not in sections:
         raise ValueError(f"Unknown profile section {section!r}; choose one of {sorted(sections)}")
     return dict(sections[section])
+
+PROFILE_ENV = "TRADENB_PROFILE"   # set to `full` by the Kaggle/Colab install cell at the top of every notebook
+
+def default_profile() -> str:
+    "The profile of a run that names none: `$TRADENB_PROFILE` if set, else `smoke`."
+    return os.environ.get(PROFILE_ENV) or "smoke"
+
+# `make test` sets it: the notebooks' fresh run writes results/, figures/ and datasets there, never into the checkout
+OUTPUT_DIR_ENV = "TRADENB_OUTPUT_DIR"
+
+def default_output_dir() -> Path | None:
+    "Where a run that names no output folder writes: `$TRADENB_OUTPUT_DIR` if set (absolute), else None (the project)."
+    env = os.environ.get(OUTPUT_DIR_ENV)
+    return Path(env).expanduser().resolve() if env else None
 
 @dataclass(frozen=True)
 class Config:
@@ -114,12 +143,15 @@ class Config:
 
     @classmethod
     def from_profile(cls,
-                     profile: str = "smoke", # `smoke` or `full`
+                     profile: str | None = None, # `smoke` or `full`; None: `default_profile()`
                      **overrides, # `Config` fields to set on top of the profile's values
                     ) -> "Config": # the profile's config with `overrides` applied
-        "The config of `profile`, with `overrides` applied on top."
+        """The config of `profile` (None: `$TRADENB_PROFILE`, else smoke), with `overrides` applied on top. An
+        `output_dir` of None (a notebook's parameters cell) means `default_output_dir()`."""
+        profile = profile or default_profile()
         unknown = set(overrides) - set(cls.__dataclass_fields__)
         if unknown: raise TypeError(f"Unknown Config field(s): {sorted(unknown)}")
+        if overrides.get("output_dir") is None: overrides["output_dir"] = default_output_dir()
         return cls(**{**profile_values(profile, "config"), **overrides, "profile": profile})
 
     def replace(self,
@@ -179,6 +211,21 @@ class Runtime:
         "The torch dtype of `dtype`."
         import torch
         return getattr(torch, self.dtype)
+
+    @property
+    def train_dtype(self) -> str:
+        "Weights' dtype of a model whose *every* weight is trained: float32 under fp16 (the loss scaler), else `dtype`."
+        return "float32" if self.fp16 else self.dtype
+
+    def trainer_precision(self) -> dict:
+        "The precision arguments of every trainer (`TrainingArguments`, TRL's configs): both flags, always explicit."
+        return dict(use_cpu=self.device == "cpu", bf16=self.bf16, fp16=self.fp16)
+
+    def trainer_args(self) -> dict:
+        """What every trainer is given: `trainer_precision()` and activation checkpointing, on a GPU only. TRL turns
+        checkpointing on by default, trading a second forward pass for activation memory: right for VRAM, wasted on a
+        CPU, where memory is not the limit (measured on the tiny base: gradients bit-identical, a step ~20% faster)."""
+        return dict(self.trainer_precision(), gradient_checkpointing=self.device != "cpu")
 
 def runtime(cfg: Config, # the run's config (its `device`)
             workload: str = "generate", # a key of `CPU_THREADS`: what the threads are for

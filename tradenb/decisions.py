@@ -11,13 +11,14 @@ import pandas as pd
 from .agents import RSIRuleAgent
 from .core import Config
 from .env import TASKS, TradingEnv
-from .features import FEATURES
+from .features import FEATURES, MarketCube
 from .labeling import (ORACLE_CLASSES, REGIMES, answer_text, balance, conflicting_signals, feasible_action,
                               forward_returns, indicator_signal, oracle_class, oracle_score, regime_codes, trailing_vol)
 from .prompts import chat_messages
 
 # %% auto #0
-__all__ = ['ORACLE_HORIZONS', 'GRPO_COLUMNS', 'rollout_decisions', 'decision_state', 'primary_action', 'grpo_prompt_set']
+__all__ = ['ORACLE_HORIZONS', 'GRPO_COLUMNS', 'rollout_decisions', 'decision_state', 'primary_action', 'grpo_prompt_set',
+           'grpo_dataset']
 
 # %% ../nbs/12_decisions.ipynb #783591c7
 ORACLE_HORIZONS = (3, 7, 15)   # the horizons (days) of the oracle score behind the labels
@@ -86,11 +87,15 @@ def decision_state(cfg: Config, # the run's config (data, universe)
                    split: str = "train", # the split the decisions come from (forward returns stay inside it)
                    horizon: int = 5, # days of the `horizon_return` signal
                    horizons=ORACLE_HORIZONS, # the oracle score's horizons (days)
+                   cube: MarketCube | None = None, # the cube `rows`' `t` and `idx` index (None: the shipped one)
+                   in_split=None, # `(T,)` bool days of `cube` forward returns may use (with `cube`)
                   ) -> pd.DataFrame:
     "`rows` (from `rollout_decisions`) with per-symbol market state, oracle actions and the label text."
     if len(rows) == 0: raise ValueError("no decisions to describe (empty rows)")
-    env = TradingEnv("easy", "text", split, config=cfg)
-    cube, in_split = env.cube, env.in_split
+    if cube is None:
+        env = TradingEnv("easy", "text", split, config=cfg)
+        cube, in_split = env.cube, env.in_split
+    elif in_split is None: raise ValueError("a `cube` needs its `in_split` mask (the days forward returns may use)")
     nxt, hzn = forward_returns(cube, 1, in_split), forward_returns(cube, horizon, in_split)
     vol = trailing_vol(cube, 20)
     cls = oracle_class(oracle_score(cube, in_split, horizons))
@@ -146,7 +151,6 @@ def grpo_prompt_set(cfg: Config, # the run's config (data, dataset sizes)
                     regime_balanced: bool = False, # draw 3n decisions, keep n spread evenly over the regimes
                    ):
     "A `datasets.Dataset` of GRPO prompts with the market state needed to score an answer."
-    from datasets import Dataset
     if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
     n = cfg.values("datasets")["grpo_prompts"] if n is None else n
     pool = 3 * n if regime_balanced else n
@@ -156,6 +160,14 @@ def grpo_prompt_set(cfg: Config, # the run's config (data, dataset sizes)
     if regime_balanced:
         natural = st["action"].value_counts(normalize=True).to_dict()
         st = balance(st, n, natural, {r: 1 / len(REGIMES) for r in REGIMES}, seed=seed, regime_col="regime0")
+    return grpo_dataset(st, task, horizon)
+
+def grpo_dataset(st: pd.DataFrame, # `decision_state` rows
+                 task: str, # the task they were played on
+                 horizon: int, # days of their `horizon_return`
+                ):
+    "The GRPO prompt `datasets.Dataset` (`GRPO_COLUMNS` and the state columns) of `decision_state` rows."
+    from datasets import Dataset
     return Dataset.from_dict({
         "prompt": [chat_messages(o) for o in st.prompt_text], "symbols": st.symbols.tolist(), "date": st.date.tolist(),
         "close": st.close.tolist(), "next_return": st.next_return.tolist(),

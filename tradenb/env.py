@@ -15,14 +15,15 @@ import pandas as pd
 from .core import Config
 from .data import SPLITS, load_panel, proportional_splits, shipped_panel_path, split_mask
 from .features import FEATURES, MarketCube, build_cube
-from .grading import episode_metrics
+from .grading import NOISE_RETURN, episode_metrics
 from .market import Portfolio, buy_and_hold_curve, sanitize_orders
 from .prompts import check_mask, error_reason, parse_action, render_observation, symbol_aliases
 
 # %% auto #0
-__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'NUMERIC_FEATURES', 'TaskSpec', 'episode_windows', 'shipped_cube',
-           'numeric_obs_dim', 'numeric_features', 'task_spaces', 'TradingEnv', 'TradingVectorEnv', 'hold_action',
-           'run_episode', 'buy_and_hold_policy']
+__all__ = ['ENV_VERSION', 'TASKS', 'OBS_MODES', 'SOURCES', 'NEURAL_TAG', 'VARIANTS', 'VARIANT_SETS', 'NUMERIC_FEATURES',
+           'TaskSpec', 'VariantSpec', 'check_variants', 'task_version', 'variant_penalties', 'apply_variants',
+           'episode_windows', 'shipped_cube', 'numeric_obs_dim', 'numeric_features', 'task_spaces', 'TradingEnv',
+           'TradingVectorEnv', 'hold_action', 'run_episode', 'buy_and_hold_policy']
 
 # %% ../nbs/05_env.ipynb #62b192ab
 ENV_VERSION = "2.0.0"
@@ -45,6 +46,75 @@ TASKS = {t.name: t for t in [
     TaskSpec("hard", 25, 40, "2.0.0", "Twenty-five stocks, 40 trading days: manage a portfolio."),
 ]}
 OBS_MODES = ("text", "numeric")
+
+# %% ../nbs/05_env.ipynb #2286e4f0
+SOURCES = ("static", "neural")
+NEURAL_TAG = "neural1"   # the neural source's build tag on every task version (bump when its sampling changes)
+
+@dataclass(frozen=True)
+class VariantSpec:
+    "One harder variant: a per-step penalty on the reward, summed into the score."
+    name: str        # the key in `VARIANTS`
+    tag: str         # its build tag on the task version
+    lam: float       # the penalty's weight
+    threshold: float # the free allowance: drawdown `d0`, or losing days `n0` (unused by `holding`)
+
+VARIANTS = {v.name: v for v in [VariantSpec("drawdown", "dd1", 0.1, 0.02), VariantSpec("holding", "hold1", 0.002, 0.0),
+                                VariantSpec("streak", "streak1", 0.002, 2.0)]}
+VARIANT_SETS = {"v3.1": ("drawdown", "holding", "streak")}
+
+def check_variants(variants, # variant names, `v3.1`, a single name, or () for none
+                  ) -> tuple[str, ...]:
+    "The variants' names, sorted and checked."
+    names = [variants] if isinstance(variants, str) else list(variants or ())
+    out = set()
+    for n in names:
+        if n in VARIANT_SETS: out.update(VARIANT_SETS[n])
+        elif n in VARIANTS: out.add(n)
+        else: raise ValueError(f"Unknown variant {n!r}; choose from {sorted(VARIANTS)} or {sorted(VARIANT_SETS)}")
+    return tuple(sorted(out))
+
+def task_version(spec: TaskSpec, # the task
+                 source: str = "static", # `static` or `neural`
+                 variants=(), # checked variant names
+                ) -> str:
+    "The task's version under `source` and `variants`: the static version plus semver build tags (`2.0.0+neural1.dd1`)."
+    tags = ([NEURAL_TAG] if source == "neural" else []) + [VARIANTS[v].tag for v in check_variants(variants)]
+    return spec.version + ("+" + ".".join(tags) if tags else "")
+
+def variant_penalties(equity, # equity curve(s) `(..., k+1)`: the initial cash, then one value per decision
+                      invested, # invested share after each decision `(..., k)`
+                      variants, # checked variant names
+                     ) -> np.ndarray:
+    "Per-step penalties `(..., k)` of `variants` (the sum over variants), each >= 0 and causal."
+    e = np.asarray(equity, float)
+    r = e[..., 1:] / e[..., :-1] - 1
+    pen = np.zeros(r.shape)
+    for name in check_variants(variants):
+        v = VARIANTS[name]
+        if name == "drawdown":
+            dd = 1 - e[..., 1:] / np.maximum.accumulate(e, -1)[..., 1:]
+            pen += v.lam * np.maximum(0.0, dd - v.threshold)
+        elif name == "holding": pen += v.lam * np.abs(np.asarray(invested, float))
+        elif name == "streak":
+            losing = r < -NOISE_RETURN
+            run = np.zeros(r.shape)
+            for k in range(r.shape[-1]):
+                run[..., k] = np.where(losing[..., k], (run[..., k - 1] if k else 0) + 1, 0)
+            pen += v.lam * np.maximum(0.0, run - v.threshold)
+    return pen
+
+def apply_variants(metrics: dict, # `episode_metrics`' result (changed in place)
+                   equity, # the episode(s)' full equity curve(s)
+                   invested, # invested shares after each decision
+                   variants, # checked variant names
+                  ) -> dict:
+    "Subtract the variants' summed penalties from the score (`score_base` keeps score v2); returns `metrics`."
+    pen = variant_penalties(equity, invested, variants).sum(-1)
+    base = metrics["score"]
+    metrics.update(score_base=base, variant_penalty=pen if np.ndim(pen) else float(pen))
+    metrics["score"] = metrics["composite"] = base - metrics["variant_penalty"]
+    return metrics
 
 # %% ../nbs/05_env.ipynb #33f7d3c1
 def episode_windows(cube: MarketCube, # the market cube
@@ -127,6 +197,10 @@ class TradingEnv(gym.Env):
                  deadband: float = 0.1, # numeric mode: an order fraction below this in size is no order
                  allow_short: bool = False, # a SELL with no long position sells short
                  mask: str = "none", # text mode hides `tickers`, `tickers+dates` or everything remembered (`full`)
+                 source: str = "static", # `static` (replay the real days) or `neural` (a world model's fresh path)
+                 world_model=None, # neural: a `WorldModel`, a saved model's path, or None (`models/world_model/`)
+                 neural_lookahead: int = 0, # neural: days generated past the episode's end, for hindsight labels only
+                 variants=(), # harder variants: `VARIANTS` names or `v3.1` (all three), penalties on reward and score
                 ):
         if task not in TASKS: raise ValueError(f"Unknown task {task!r}; choose one of {sorted(TASKS)}")
         if obs_mode not in OBS_MODES:
@@ -137,7 +211,13 @@ class TradingEnv(gym.Env):
         self.spec_task, self.task, self.obs_mode, self.split = TASKS[task], task, obs_mode, split
         self.render_mode, self.deadband, self.allow_short = render_mode, deadband, allow_short
         self.mask = check_mask(mask)
+        if source not in SOURCES: raise ValueError(f"Unknown source {source!r}; choose one of {list(SOURCES)}")
+        self.source, self.variants = source, check_variants(variants)
+        if neural_lookahead < 0: raise ValueError(f"neural_lookahead must be >= 0, got {neural_lookahead}")
+        self.neural_lookahead = neural_lookahead
         self.cube = self._cube(data, universe or cfg.universe, cfg)
+        self._wm = self._world_model(world_model, cfg) if source == "neural" else None
+        self._task_version = task_version(self.spec_task, source, self.variants)
         # a panel of a known universe uses its splits; any other panel is split by proportion
         self.splits = splits or SPLITS.get(self.cube.universe or "") or proportional_splits(self.cube.dates)
         L, N = self.spec_task.n_steps, self.spec_task.n_symbols
@@ -168,8 +248,20 @@ class TradingEnv(gym.Env):
             return build_cube(panel)
         raise TypeError(f"`data` must be a panel DataFrame, a MarketCube or None, not {type(data).__name__}")
 
+    def _world_model(self, world_model, cfg):
+        "The neural source's model, loaded (lazily: torch only for `neural`) and checked against this env's cube."
+        from tradenb.world_model import WorldModel, load_world_model, world_model_path
+        if isinstance(world_model, WorldModel):
+            world_model.check_compatible(self.cube)
+            return world_model
+        return load_world_model(world_model or world_model_path(cfg, self.cube.universe), self.cube)
+
     @property
-    def task_version(self) -> str: return self.spec_task.version
+    def task_version(self) -> str: return self._task_version
+    @property
+    def world_model(self):
+        "The neural source's `WorldModel` (None under `static`)."
+        return self._wm
 
     # public read-only views of the episode (other chapters read these, never the private state)
     @property
@@ -184,6 +276,18 @@ class TradingEnv(gym.Env):
     def cube_day(self) -> int:
         "The cube's day index of the current observation (`episode_start + step_count`)."
         return self._s + self._k
+    @property
+    def episode_cube(self) -> MarketCube:
+        "The cube the observations read: the real one (static), or this episode's generated one (neural)."
+        return self._view
+    @property
+    def episode_day(self) -> int:
+        "`episode_cube`'s day index of the current observation (static: `cube_day`)."
+        return self._vt + self._k
+    @property
+    def episode_columns(self) -> np.ndarray:
+        "`episode_cube`'s column indices of the episode's symbols (static: `symbol_indices`; read-only)."
+        return _read_only(np.asarray(self._vidx))
     @property
     def symbol_indices(self) -> np.ndarray:
         "The cube's column indices of the episode's symbols (read-only)."
@@ -204,6 +308,12 @@ class TradingEnv(gym.Env):
     def invested_shares(self) -> np.ndarray:
         "The invested share of equity after each decision so far (read-only)."
         return _read_only(self._invested[: self._k])
+    def episode_prices(self,
+                       kind: str = "close", # `open` or `close`
+                      ) -> np.ndarray:
+        "The episode's `(n_steps + 1, N)` open or close prices (the generated path under `neural`; read-only)."
+        if kind not in ("open", "close"): raise ValueError(f"kind must be 'open' or 'close', not {kind!r}")
+        return _read_only(self._open if kind == "open" else self._close)
     @property
     def trade_steps(self) -> int:
         "Decisions so far that filled at least one order."
@@ -215,13 +325,14 @@ class TradingEnv(gym.Env):
              ):
         super().reset(seed=seed)
         s, idx = self._sample(self.np_random, options or {})
-        ep = self._episode(s, idx)
+        ep = self._episode(s, idx, self.np_random)
         self._s, self._idx, self._k = s, idx, 0
         self.symbols = [self.cube.symbols[i] for i in idx]
         # masked: aliases in an order seeded by the episode itself (the same episode, the same aliases)
         self._names = self.symbols if self.mask == "none" else symbol_aliases(
             len(idx), int(s) * 1_000_003 + int(np.sum((np.asarray(idx) + 1) * 7919)))
         self._open, self._close, self._dates, self._obs = ep["open"], ep["close"], ep["dates"], ep["obs"]
+        self._view, self._vt, self._vidx = ep["view"]   # the cube observations read (the real one, or the generated)
         self.portfolio = Portfolio(len(idx), self.spec_task.initial_cash, self.spec_task.fee_bps,
                                    self.spec_task.slippage_bps, self.allow_short)
         self._equity = np.empty(self.spec_task.n_steps + 1); self._equity[0] = self.spec_task.initial_cash
@@ -236,21 +347,33 @@ class TradingEnv(gym.Env):
         if "symbols" in opts: return s, self._symbols_from(opts["symbols"], eligible)
         return s, np.sort(rng.choice(eligible, self.spec_task.n_symbols, replace=False))
 
-    def _episode(self, s, idx) -> dict:
-        "Price arrays and (numeric mode) observations of episode(s): `s` int and `idx` (N,), or a batch (B,), (B, N)."
+    def _episode(self, s, idx, rng: np.random.Generator | None = None) -> dict:
+        """Price arrays and (numeric mode) observations of episode(s): `s` int and `idx` (N,), or a batch (B,), (B, N).
+        The neural source first samples the days after `s` (randomness drawn from `rng`) into an episode cube."""
         L, N, F = self.spec_task.n_steps, np.shape(idx)[-1], len(NUMERIC_FEATURES)
-        days = (np.asarray(s)[..., None] + np.arange(L + 1))[..., None]    # (L+1, 1) or (B, L+1, 1)
-        cols = np.asarray(idx)[..., None, :]                                # (1, N) or (B, 1, N)
-        ep = dict(open=self.cube.open[days, cols], close=self.cube.close[days, cols], obs=None,
-                  dates=self.cube.date_str[int(s): int(s) + L + 1] if np.ndim(s) == 0 else None)
+        cube, t, cidx = self.cube, s, idx
+        if self.source == "neural": cube, t, cidx = self._generate(s, idx, rng)
+        days = (np.asarray(t)[..., None] + np.arange(L + 1))[..., None]    # (L+1, 1) or (B, L+1, 1)
+        cols = np.asarray(cidx)[..., None, :]                               # (1, N) or (B, 1, N)
+        ep = dict(open=cube.open[days, cols], close=cube.close[days, cols], obs=None, view=(cube, t, cidx),
+                  dates=cube.date_str[int(t): int(t) + L + 1] if np.ndim(t) == 0 else None)
         if self.obs_mode == "numeric":
-            feats = numeric_features(self.cube)[days, cols]                 # (..., L+1, N, F)
+            feats = numeric_features(cube)[days, cols]                      # (..., L+1, N, F)
             obs = np.zeros(feats.shape[:-2] + (self._obs_dim,), np.float32)
             obs[..., : N * F] = feats.reshape(feats.shape[:-2] + (N * F,))
             obs[..., -3] = 1.0                       # all cash until the first trade (equity since start: 0)
             obs[..., -1] = np.arange(L + 1) / L      # progress through the episode
             ep["obs"] = obs
         return ep
+
+    def _generate(self, s, idx, rng: np.random.Generator):
+        "Sample the episode(s)' days after `s` with the world model; (episode cube, start day(s) in it, columns)."
+        from tradenb.world_model import episode_cube, sample_paths
+        S, I = np.atleast_1d(np.asarray(s)), np.atleast_2d(np.asarray(idx))
+        gen = np.random.default_rng(rng.integers(2**63))   # one draw from the env stream: same seed, same path
+        bars = sample_paths(self._wm, self.cube, S, I, self.spec_task.n_steps + self.neural_lookahead, gen)
+        cube, t0, cols = episode_cube(self.cube, S, I, bars, sha256=f"neural:{self._wm.model_id}")
+        return (cube, t0, cols[0]) if np.ndim(s) == 0 else (cube, np.full(len(S), t0), cols)
 
     def _start_from(self, date) -> int:
         t = int(np.searchsorted(self.cube.dates, np.datetime64(pd.Timestamp(date).date(), "D")))
@@ -294,6 +417,8 @@ class TradingEnv(gym.Env):
         self._invested[k - 1] = held / self._equity[k] if self._equity[k] > 0 else 0.0
         self._traded[k - 1] = n_trades > 0
         reward = self._equity[k] / self._equity[k - 1] - 1.0
+        if self.variants:
+            reward -= float(variant_penalties(self._equity[: k + 1], self._invested[:k], self.variants)[-1])
         terminated = k == self.spec_task.n_steps
         info = self._info(parse_error=bad, hold=not fractions.any(), n_trades=n_trades)
         info.update(n_orders=int(np.count_nonzero(fractions)), signs=tuple(int(x) for x in np.sign(fractions)),
@@ -301,6 +426,7 @@ class TradingEnv(gym.Env):
         if terminated:
             info["metrics"] = episode_metrics(self._equity, self._trade_steps, self._parse_errors,
                                               invested=self._invested, traded=self._traded, benchmark=self.benchmark())
+            if self.variants: apply_variants(info["metrics"], self._equity, self._invested, self.variants)
             info["score"] = info["metrics"]["score"]
         return self._observe(), float(reward), terminated, False, info
 
@@ -313,12 +439,12 @@ class TradingEnv(gym.Env):
             if pf.qty.any(): row[-N - 3:-3] = pf.qty * self._close[k] / equity
             row[-3], row[-2] = pf.cash / equity, equity / self.spec_task.initial_cash - 1
             return row.copy()  # callers keep observations: never hand out a view of the buffer
-        return render_observation(self.cube, self._s + k, self._idx, k, self.spec_task.n_steps,
-                                  pf.qty, pf.cash, equity, self.spec_task.initial_cash, self.mask, self._names, self._s)
+        return render_observation(self._view, self._vt + k, self._vidx, k, self.spec_task.n_steps, pf.qty, pf.cash,
+                                  equity, self.spec_task.initial_cash, self.mask, self._names, self._vt)
 
     def _info(self, parse_error: bool = False, hold: bool = True, n_trades: int = 0) -> dict:
         "Versions and the day on every step; `hold` = the action placed no order, `n_trades` = fills."
-        return {"env_version": ENV_VERSION, "task_version": self.spec_task.version, "task": self.task,
+        return {"env_version": ENV_VERSION, "task_version": self._task_version, "task": self.task,
                 "date": self._dates[self._k], "step": self._k, "equity": float(self._equity[self._k]),
                 "parse_error": parse_error, "hold": hold, "n_trades": n_trades, "mask": self.mask}
 
@@ -327,7 +453,7 @@ class TradingEnv(gym.Env):
                          ) -> np.ndarray:
         "Raw `FEATURES` `(N, F)` of the episode's symbols on the observed day minus `lag` (never a later day)."
         if lag < 0: raise ValueError("lag must be >= 0: the future is not observable")
-        return self.cube.features[self._s + self._k - lag, self._idx]
+        return self._view.features[self._vt + self._k - lag, self._vidx]
 
     def benchmark(self) -> dict:
         """The episode's passive benchmark for score v2 (chapter 04): equal-weight buy-and-hold `equity` and
@@ -339,9 +465,9 @@ class TradingEnv(gym.Env):
 
     def render(self):
         if self.render_mode == "ansi":
-            return render_observation(self.cube, self._s + self._k, self._idx, self._k, self.spec_task.n_steps,
+            return render_observation(self._view, self._vt + self._k, self._vidx, self._k, self.spec_task.n_steps,
                                       self.portfolio.qty, self.portfolio.cash, self._equity[self._k],
-                                      self.spec_task.initial_cash, self.mask, self._names, self._s)
+                                      self.spec_task.initial_cash, self.mask, self._names, self._vt)
 
 # %% ../nbs/05_env.ipynb #aaa5d872
 from gymnasium.vector import AutoresetMode, VectorEnv
@@ -356,9 +482,12 @@ class TradingVectorEnv(VectorEnv):
                  num_envs: int = 64, # episodes stepped together (>= 1)
                  task: str = "easy", # a key of `TASKS`
                  split: str = "train", # `train`, `val` or `test`
-                 **env_kwargs, # more `TradingEnv` arguments: `data`, `universe`, `splits`, `deadband`, ...
+                 prefetch: int = 16, # neural source: resets whose paths are generated in one batch
+                 **env_kwargs, # more `TradingEnv` arguments: `data`, `universe`, `splits`, `deadband`, `source`, ...
                 ):
         if num_envs < 1: raise ValueError(f"num_envs must be >= 1, got {num_envs}")
+        if prefetch < 1: raise ValueError(f"prefetch must be >= 1, got {prefetch}")
+        self.prefetch, self._pool = prefetch, []
         self.proto = TradingEnv(task, "numeric", split, **env_kwargs)  # validates, finds windows, owns spaces
         self.num_envs, self.spec_task = num_envs, self.proto.spec_task
         self.single_observation_space, self.single_action_space = self.proto.observation_space, self.proto.action_space
@@ -372,11 +501,26 @@ class TradingVectorEnv(VectorEnv):
              ):
         if seed is not None or self._rngs is None:
             self._rngs = [seeding.np_random(None if seed is None else seed + i)[0] for i in range(self.num_envs)]
-        return self._start(), {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
+            self._pool = []
+        return self._start(), {"env_version": ENV_VERSION, "task_version": self.proto.task_version}
+
+    def _neural_episodes(self) -> dict:
+        """The next reset's episodes under the neural source: `prefetch` resets' starts and symbols are drawn from
+        each env's stream, and all their paths generated in one batch (randomness from every env's stream)."""
+        if not self._pool:
+            B, K = self.num_envs, self.prefetch
+            draws = [[self.proto._sample(rng, {}) for rng in self._rngs] for _ in range(K)]   # (K, B)
+            gen = np.random.default_rng([int(r.integers(2**63)) for r in self._rngs])
+            starts, idx = np.array([s for d in draws for s, _ in d]), np.stack([i for d in draws for _, i in d])
+            ep = self.proto._episode(starts, idx, gen)
+            self._pool = [{k: ep[k][j * B:(j + 1) * B] for k in ("open", "close", "obs")} for j in range(K)][::-1]
+        return self._pool.pop()
 
     def _start(self) -> np.ndarray:
-        starts, idx = zip(*(self.proto._sample(rng, {}) for rng in self._rngs))  # per-env RNGs: parity with TradingEnv
-        ep = self.proto._episode(np.array(starts), np.stack(idx))
+        if self.proto.source == "neural": ep = self._neural_episodes()
+        else:
+            starts, idx = zip(*(self.proto._sample(rng, {}) for rng in self._rngs))  # per-env RNGs: as TradingEnv's
+            ep = self.proto._episode(np.array(starts), np.stack(idx))
         self._open, self._close, self._obs = ep["open"], ep["close"], ep["obs"]
         t = self.spec_task
         self.portfolio = Portfolio(t.n_symbols, t.initial_cash, t.fee_bps, t.slippage_bps,
@@ -402,10 +546,13 @@ class TradingVectorEnv(VectorEnv):
         eq = self._equity[:, k] = pf.equity(self._close[:, k])
         self._invested[:, k - 1] = np.divide(eq - pf.cash, eq, out=np.zeros_like(eq), where=eq > 0)
         reward = eq / self._equity[:, k - 1] - 1.0
+        if self.proto.variants:
+            pen = variant_penalties(self._equity[:, : k + 1], self._invested[:, :k], self.proto.variants)
+            reward = reward - pen[:, -1]
         obs = self._obs[:, k].copy()
         obs[:, -N - 3:-3] = pf.qty * self._close[:, k] / eq[:, None]
         obs[:, -3], obs[:, -2] = pf.cash / eq, eq / t.initial_cash - 1
-        info = {"env_version": ENV_VERSION, "task_version": self.spec_task.version}
+        info = {"env_version": ENV_VERSION, "task_version": self.proto.task_version}
         done = np.full(B, k == L)
         if k == L:
             bench_eq, bench_inv = buy_and_hold_curve(self._open, self._close, t.initial_cash, t.fee_bps,
@@ -414,6 +561,7 @@ class TradingVectorEnv(VectorEnv):
             bench = dict(equity=bench_eq, invested=bench_inv, market=market)
             metrics = episode_metrics(self._equity, self._trade_steps, self._bad, invested=self._invested,
                                       traded=self._traded, benchmark=bench)   # all episodes in one call
+            if self.proto.variants: apply_variants(metrics, self._equity, self._invested, self.proto.variants)
             info.update(final_obs=obs, final_info={"metrics": metrics}, score=metrics["score"],
                         _score=np.ones(B, bool))
             obs = self._start()

@@ -100,7 +100,7 @@ def train_tool_sft(cfg: Config, # the run's config (device, seed)
     seed_everything(stage.seed)
     out = Path(out_dir)
     ds = Dataset.from_list(teacher_conversations(cfg, stage))
-    model, tok = load_lm(str(model_path), cfg); model.train()
+    model, tok = load_lm(str(model_path), cfg, train_all=stage.lora_r == 0); model.train()
     rt = apply_runtime(cfg, "sft")
     tr = sft_trainer(rt, model, tok, ds, out/"_sft", lr=stage.sft_lr, steps=stage.sft_steps,
                      batch_size=stage.sft_batch_size, seed=stage.seed, max_length=8192,
@@ -172,7 +172,7 @@ def train_episode_grpo(cfg: Config, # the run's config (device, tracking)
         else: sft = train_tool_sft(cfg, stage, model_path, out/"sft_tools")
     start = sft["model_dir"] if sft else str(model_path)
     seed_everything(stage.seed)
-    model, tok = load_lm(start, cfg, four_bit=stage.load_in_4bit or None)
+    model, tok = load_lm(start, cfg, four_bit=stage.load_in_4bit or None, train_all=stage.lora_r == 0)
     rt = apply_runtime(cfg, "grpo")
     model.train()
     args = GRPOConfig(output_dir=str(out), learning_rate=stage.lr, beta=stage.beta,
@@ -182,7 +182,7 @@ def train_episode_grpo(cfg: Config, # the run's config (device, tracking)
                       save_steps=stage.save_steps, save_strategy="steps", logging_steps=stage.logging_steps,
                       temperature=stage.temperature_start, reward_weights=[0.0], loss_type=stage.loss_type,
                       scale_rewards=stage.scale_rewards, max_grad_norm=stage.max_grad_norm, seed=stage.seed,
-                      data_seed=stage.seed, use_cpu=rt.device == "cpu", bf16=rt.bf16, fp16=rt.fp16, report_to="none",
+                      data_seed=stage.seed, **rt.trainer_args(), report_to="none",
                       use_vllm=stage.use_vllm, disable_tqdm=True, save_only_model=False, dataloader_num_workers=0)
     factory = functools.partial(TradingToolEnv, stage.task, "train", stage.decision_days, base_url=stage.base_url,
                                 config=cfg)

@@ -4,7 +4,7 @@
 
 # %% ../nbs/09_evaluate.ipynb #d8c340f3
 from __future__ import annotations
-import json, tempfile, time
+import contextlib, json, tempfile, time
 from dataclasses import dataclass, asdict, replace
 from pathlib import Path
 
@@ -13,20 +13,21 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from .agents import Agent, BuyAndHoldAgent, HoldAgent, RandomAgent, RSIRuleAgent, SB3Agent, rl_model_path
-from .core import Config
+from .core import Config, runtime
 from .tracking import run_record
 from .data import shipped_data_sha256
-from .env import ENV_VERSION, TASKS, TradingEnv
+from .env import ENV_VERSION, TASKS, TradingEnv, check_variants, task_version
 from .labeling import ACTIONS, feasible_actions, oracle_actions, oracle_classes, rule_action_array
 from .prompts import PARSE_ERROR_REASONS
 
 # %% auto #0
-__all__ = ['PARSE_KEYS', 'RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'BASELINE_COLUMNS', 'EpisodeSet',
+__all__ = ['PARSE_KEYS', 'RULE_AGENTS', 'AGENT_RESOLVERS', 'PUBLISHED_AGENT', 'NEURAL_COLUMNS', 'BASELINE_COLUMNS', 'EpisodeSet',
            'episode_set_path', 'episode_set', 'decision_record', 'decision_counts', 'decision_metrics', 'play_episodes',
-           'bootstrap_ci', 'summarize', 'evaluate_agent', 'paired_difference', 'with_paired_differences',
-           'rl_agent_path', 'register_agent_resolver', 'make_agent', 'saved_agents', 'published_baselines',
-           'evaluate_all', 'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard',
-           'kept_paths', 'keep_leaderboard', 'read_leaderboard']
+           'bootstrap_ci', 'summarize', 'evaluate_agent', 'paired_difference', 'episodes_key',
+           'with_paired_differences', 'rl_agent_path', 'register_agent_resolver', 'make_agent', 'saved_agents',
+           'published_baselines', 'lm_episode_count', 'neural_count', 'evaluate_pair', 'evaluate_all',
+           'plot_leaderboard', 'plot_equity_curves', 'plot_attribution', 'write_leaderboard', 'kept_paths',
+           'keep_leaderboard', 'read_leaderboard']
 
 # %% ../nbs/09_evaluate.ipynb #bd6fbea0
 @dataclass
@@ -85,6 +86,16 @@ def episode_set(cfg: Config, # the run's config (seed, universe, data folder, `n
     return es
 
 # %% ../nbs/09_evaluate.ipynb #abb22eac
+@contextlib.contextmanager
+def _torch_threads(n: int | None):
+    "torch's intra-op threads set to `n` inside the block, restored after (None: unchanged)."
+    if n is None:
+        yield; return
+    import torch
+    before = torch.get_num_threads(); torch.set_num_threads(n)
+    try: yield
+    finally: torch.set_num_threads(before)
+
 def decision_record(env, # a `TradingEnv` (possibly wrapped) before its step
                    ) -> dict:
     "What grading a decision needs from the env before it steps: the day, holdings and cash share."
@@ -141,10 +152,28 @@ def play_episodes(agent: Agent, # the agent (its `obs_mode` picks the observatio
                   seed: int = 0, # the seed of the envs' `reset` and the agent's `reset`
                   progress: bool = False, # show a progress bar over steps
                   mask: str = "none", # text observations hide tickers / dates / price levels (chapter 06's `MASKS`)
+                  source: str = "static", # `static` (the real days) or `neural` (chapter 34's world model)
+                  variants=(), # harder variants (chapter 05's `VARIANTS`, or `v3.1`): penalties on the score
                  ) -> list[dict]:
-    "Play every episode of `es` with `agent` (batched, lockstep); one result dict per episode."
-    envs = [TradingEnv(es.task, agent.obs_mode, es.split, config=cfg, mask=mask) for _ in es.episodes]
-    obs = [e.reset(seed=seed, options=ep)[0] for e, ep in zip(envs, es.episodes)]
+    """Play every episode of `es` with `agent` (batched, lockstep); one result dict per episode. Under the neural
+    source an episode starts from its real warm-up (`start_date`, `symbols`) and its days are a fresh sample drawn
+    from `seed * 1_000_003 + i` (independent across episodes, the same for every agent)."""
+    wm, n_threads = None, None
+    if source == "neural":
+        from tradenb.world_model import load_world_model, world_model_path
+        wm = load_world_model(world_model_path(cfg, cfg.universe))   # loaded once, checked by each env
+        # one thread for the world model's tiny per-day calls (and a small policy's): more threads only wait on a busy
+        # machine; a language model keeps its own (the paths do not depend on the thread count)
+        n_threads = runtime(cfg, "rl").threads
+    envs = [TradingEnv(es.task, agent.obs_mode, es.split, config=cfg, mask=mask, source=source, world_model=wm,
+                       variants=variants) for _ in es.episodes]
+    seeds = [seed if source == "static" else seed * 1_000_003 + i for i in range(len(envs))]
+    with _torch_threads(n_threads): obs = [e.reset(seed=s, options=ep)[0] for e, s, ep in zip(envs, seeds, es.episodes)]
+    with _torch_threads(None if getattr(agent, "is_lm", False) else n_threads):
+        return _play(agent, es, envs, obs, seed, progress)
+
+def _play(agent: Agent, es: EpisodeSet, envs: list, obs: list, seed: int, progress: bool) -> list[dict]:
+    "`play_episodes`' lockstep loop over envs already reset."
     agent.reset(len(envs), seed=seed)
     holds = np.zeros(len(envs), int)
     records = [[] for _ in envs]
@@ -219,14 +248,19 @@ def evaluate_agent(agent: Agent, # the agent to score
                    progress: bool = False, # show a progress bar over steps
                    es: EpisodeSet | None = None, # play this set instead of the saved one
                    mask: str = "none", # text observations hide tickers / dates / price levels (chapter 06's `MASKS`)
+                   source: str = "static", # `static` or `neural`: the same episodes' warm-ups, generated days
+                   variants=(), # harder variants (chapter 05): penalties on the score
                   ) -> tuple[dict, pd.DataFrame]:
     "Score `agent` on the saved episode set (or `es`): (leaderboard row, per-episode DataFrame)."
     es = es or episode_set(cfg, task, split, n_episodes)
     if seeds is None: seeds = list(range(cfg.seed, cfg.seed + cfg.n_eval_seeds)) if agent.stochastic else [cfg.seed]
     t0 = time.perf_counter()
-    eps = pd.DataFrame([r for s in seeds for r in play_episodes(agent, es, cfg, s, progress, mask)])
+    eps = pd.DataFrame([r for s in seeds for r in play_episodes(agent, es, cfg, s, progress, mask, source, variants)])
     row = summarize(eps, agent.name, task, split, cfg, model=model)
     row["mask"] = mask
+    if source != "static" or variants:   # the row says which environment scored it
+        row.update(source=source, variants="+".join(check_variants(variants)),
+                   task_version=task_version(TASKS[task], source, variants))
     row["seconds"] = round(time.perf_counter() - t0, 2)
     if track:
         from tradenb.tracking import log_run
@@ -234,7 +268,8 @@ def evaluate_agent(agent: Agent, # the agent to score
             p = Path(d)/f"episodes_{task}_{split}.csv"; eps.drop(columns="equity").to_csv(p, index=False)
             metrics = {k: v for k, v in row.items() if k.endswith(("_mean", "_low", "_high", "_share", "_rate"))}
             log_run(cfg, "evaluate", f"{agent.name} {task} {split}", params=dict(agent=agent.name, task=task,
-                    split=split, n_episodes=len(es), seeds=seeds, model=model, mask=mask), metrics=metrics,
+                    split=split, n_episodes=len(es), seeds=seeds, model=model, mask=mask, source=source,
+                    variants=list(variants)), metrics=metrics,
                     record=run_record(cfg, task), artifacts=[p])
     return row, eps
 
@@ -258,6 +293,9 @@ def paired_difference(a: pd.DataFrame, # per-episode results of agent A (`evalua
         raise ValueError(f"the results come from different episode sets: episode {e} starts on "
                          f"{clash.start_date_a.iloc[0]} in a and {clash.start_date_b.iloc[0]} in b")
     d = (both.v_a - both.v_b).to_numpy(float)
+    # a difference below float resolution is none: two agents that both score 0.300 differ by ~1e-17, whose signs
+    # (and so the sign-flip p-value) depend on the CPU's summation order, not on the agents
+    d = np.where(np.abs(d) < 1e-12, 0.0, d)
     lo, hi = bootstrap_ci(d, confidence, seed)
     if len(d) < 2 or not np.any(d): p = 1.0
     else: p = float(permutation_test((d,), np.mean, permutation_type="samples", n_resamples=9999,
@@ -266,15 +304,24 @@ def paired_difference(a: pd.DataFrame, # per-episode results of agent A (`evalua
                 p_value=p, a_better_share=float((d > 0).mean()), b_better_share=float((d < 0).mean()))
 
 # %% ../nbs/09_evaluate.ipynb #d3c54578
+def episodes_key(agent: str, # the agent's name in the board
+                 task: str, # the task
+                 source: str = "static", # `static` or `neural`
+                ) -> tuple:
+    "The key of an (agent, task)'s per-episode table in `evaluate_all`'s dict: `(agent, task)`, or with `neural`."
+    return (agent, task) if source == "static" else (agent, task, source)
+
 def with_paired_differences(lb: pd.DataFrame, # a leaderboard (one row per agent and task)
                             episodes: dict, # {(agent, task): per-episode DataFrame}, as `evaluate_all` returns
                             reference: str = "Hold", # the agent every row is compared with, on the same episodes
                             prefix: str = "score_diff_vs_hold", # the new columns' prefix
+                            source: str = "static", # whose episodes: `static`, or `neural` (`episodes_key`)
                            ) -> pd.DataFrame:
-    "`lb` plus each row's paired score difference to `reference` on the same task: mean, CI, p-value."
+    "`lb` plus each row's paired score difference to `reference` on the same task (and source): mean, CI, p-value."
     cols = {k: [] for k in ("", "_ci_low", "_ci_high", "_p")}
     for _, row in lb.iterrows():
-        ref, eps = episodes.get((reference, row["task"])), episodes.get((row["agent"], row["task"]))
+        ref = episodes.get(episodes_key(reference, row["task"], source))
+        eps = episodes.get(episodes_key(row["agent"], row["task"], source))
         r = paired_difference(eps, ref, seed=0) if ref is not None and eps is not None else {}
         for k, key in zip(cols, ("diff_mean", "diff_ci_low", "diff_ci_high", "p_value")): cols[k].append(r.get(key))
     return lb.assign(**{prefix + k: v for k, v in cols.items()})
@@ -348,6 +395,86 @@ def _published_key(row) -> str | None:
     if row["agent"].startswith("PPO"): return PUBLISHED_AGENT["PPO"]
     return PUBLISHED_AGENT.get(row["model"] if row["model"] in PUBLISHED_AGENT else row["agent"])
 
+NEURAL_COLUMNS = ("score_mean", "score_ci_low", "score_ci_high", "score_v1_mean", "score_v1_ci_low", "score_v1_ci_high",
+                  "return_mean", "hold_share", "parse_error_rate", "task_version", "seconds")   # kept as `neural_*`
+
+def lm_episode_count(cfg: Config, # the run's config: `n_eval_episodes_lm`, its profile's `evaluate.lm_episodes_by_task`
+                     task: str, # the task played
+                    ) -> int:
+    "How many static episodes a language model plays on `task` (the first of one set; fewer where the profile says)."
+    return int(cfg.values("evaluate")["lm_episodes_by_task"].get(task, cfg.n_eval_episodes_lm))
+
+def neural_count(cfg: Config, # the run's config: its profile's `evaluate.neural_episodes` / `neural_episodes_lm`
+                 is_lm: bool, # a language model (its own, smaller count)
+                 n: int, # the static episodes the agent plays (the neural ones are their first `k`)
+                 neural_episodes: int | None = None, # an explicit count (0: no neural column); None: the profile's
+                 task: str | None = None, # the task: an LM's neural column is played on `neural_tasks_lm` only
+                ) -> int:
+    "How many of an agent's static episodes it also plays on the neural env (a profile value of None: all `n`)."
+    if neural_episodes is None and is_lm and task is not None and task not in cfg.values("evaluate")["neural_tasks_lm"]:
+        return 0
+    if neural_episodes is None:
+        neural_episodes = cfg.values("evaluate")["neural_episodes_lm" if is_lm else "neural_episodes"]
+    if neural_episodes is None: return n
+    if neural_episodes < 0: raise ValueError(f"neural_episodes must be 0 (no neural column) or more: {neural_episodes}")
+    return min(int(neural_episodes), n)
+
+def evaluate_pair(cfg: Config, # the run's config
+                  name: str, # the agent's name (`make_agent`)
+                  task: str, # the task to play
+                  split: str = "test", # the split whose saved episode set is played
+                  n_episodes: int | None = None, # None: the profile's count (`n_eval_episodes_lm` for LMs)
+                  track: bool = True, # log the evaluation to MLflow
+                  masked_episodes: int | None = None, # LMs: also play the first this many episodes masked
+                  masked_tasks=None, # ...on these tasks only (None: every task)
+                  agent: tuple | None = None, # (agent, model label) already made (None: `make_agent`)
+                  resolvers: tuple = (), # modules to import first (a worker registers the parent's resolvers)
+                  neural_episodes: int | None = None, # the neural column's episodes (`neural_count`); 0: none
+                 ) -> tuple[dict, pd.DataFrame, pd.DataFrame | None]:
+    """One (agent, task) of `evaluate_all`: its leaderboard row (the neural column; the memorisation gap when asked),
+    its static episodes and its neural episodes (None without a neural column)."""
+    import importlib
+    for m in resolvers: importlib.import_module(m)
+    agent, model = agent or make_agent(name, cfg, task)
+    is_lm = getattr(agent, "is_lm", False)
+    n = n_episodes or (lm_episode_count(cfg, task) if is_lm else cfg.n_eval_episodes)
+    row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
+    es = episode_set(cfg, task, split, n)
+    neps, k = None, min(neural_count(cfg, is_lm, n, neural_episodes, task), len(es))
+    if k:   # the first `k` of the same episodes: their real warm-ups, generated days (chapter 34's world model)
+        from tradenb.world_model import ensure_world_model
+        ensure_world_model(cfg)
+        nrow, neps = evaluate_agent(agent, cfg, task, split, model=model, track=track, source="neural",
+                                    es=replace(es, episodes=es.episodes[:k]))
+        row.update({f"neural_{c}": nrow[c] for c in NEURAL_COLUMNS}, neural_n_episodes=k)
+    masked_here = masked_tasks is None or task in masked_tasks
+    if masked_episodes and is_lm and masked_here:   # the gap: nothing to remember
+        m = min(masked_episodes, len(es))   # the first `m` of the same episodes (no new set is saved)
+        masked, meps = evaluate_agent(agent, cfg, task, split, model=model, track=False, mask="full",
+                                      es=replace(es, episodes=es.episodes[:m]))
+        gap = paired_difference(eps, meps, seed=cfg.seed)   # on the `m` episodes both played
+        row.update(masked_n_episodes=m, masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
+                   memorisation_gap_ci_low=gap["diff_ci_low"], memorisation_gap_ci_high=gap["diff_ci_high"])
+    return row, eps, neps
+
+def _fan_out(cfg: Config, todo: list, jobs: int, backend: str, kw: dict) -> list:
+    "`evaluate_pair` of every (name, task) in `todo` on `jobs` joblib workers (loky or Ray), results in `todo`'s order."
+    import importlib
+    from joblib import Parallel, delayed, parallel_config
+    if backend == "ray":
+        try: from ray.util.joblib import register_ray
+        except ImportError as e:
+            raise ImportError("backend 'ray' needs Ray: pip install 'tradenb[ray]' (or use backend 'loky')") from e
+        register_ray()
+    # the episode sets are drawn and saved here, once: workers only read them (no two processes write one file)
+    for t in sorted({t for _, t in todo}):
+        counts = {kw["n_episodes"]} if kw["n_episodes"] else {cfg.n_eval_episodes, lm_episode_count(cfg, t)}
+        for n in sorted(counts): episode_set(cfg, t, kw["split"], n)
+    resolvers = tuple(dict.fromkeys(f.__module__ for f in AGENT_RESOLVERS if f.__module__ != "__main__"))
+    fn = importlib.import_module("tradenb.evaluate").evaluate_pair   # the library's (a notebook's copy cannot travel)
+    with parallel_config(backend=backend, n_jobs=jobs):
+        return Parallel()(delayed(fn)(cfg, name, task, resolvers=resolvers, **kw) for name, task in todo)
+
 def evaluate_all(cfg: Config, # the run's config
                  tasks=tuple(TASKS), # the tasks to play
                  split: str = "test", # the split whose saved episode sets are played
@@ -356,28 +483,35 @@ def evaluate_all(cfg: Config, # the run's config
                  track: bool = True, # log every evaluation to MLflow
                  masked_episodes: int | None = None, # LMs: also play the first this many episodes masked (the gap)
                  masked_tasks=None, # ...on these tasks only (None: every task played)
+                 jobs: int = 1, # processes: 1 plays in this process; N > 1 fans the (agent, task) pairs out
+                 backend: str = "loky", # with `jobs > 1`: joblib's `loky` (local processes) or `ray` (a Ray cluster)
+                 neural_episodes: int | None = None, # the neural column's episodes; None: the profile's; 0: none
                 ) -> tuple[pd.DataFrame, dict]:
-    """Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame}). With
-    `masked_episodes`, each language model also plays the first `masked_episodes` of its episodes with
-    `mask="full"`, and its row gets the memorisation gap on those (`masked_n_episodes` says how many)."""
-    rows, episodes = [], {}
+    """Every saved agent on every task: (leaderboard, {(agent, task): per-episode DataFrame}). Each row also has
+    the **neural column** (`neural_*`): the agent on the first `neural_count` of the same episodes with generated
+    days (chapter 34's world model: loaded, or trained and saved here first); their per-episode tables are under
+    `episodes_key(agent, task, "neural")`. With `masked_episodes`, each language model also plays the first
+    `masked_episodes` of its episodes with `mask="full"`, and its row gets the memorisation gap on those
+    (`masked_n_episodes` says how many). With `jobs > 1` each (agent, task) pair is one job: the same seeds, the
+    same rows, in the same order."""
+    if jobs < 1: raise ValueError(f"jobs must be at least 1, not {jobs}")
+    if backend not in ("loky", "ray"): raise ValueError(f"unknown backend {backend!r}: use 'loky' or 'ray'")
     todo = [(n, t) for n, only in (agents or saved_agents(cfg)) for t in tasks if only in (None, t)]
-    cache = {}
-    for name, task in tqdm(todo, desc="evaluate"):
-        if name not in cache or isinstance(cache[name][0], SB3Agent): cache[name] = make_agent(name, cfg, task)
-        agent, model = cache[name]
-        n = n_episodes or (cfg.n_eval_episodes_lm if getattr(agent, "is_lm", False) else cfg.n_eval_episodes)
-        row, eps = evaluate_agent(agent, cfg, task, split, n, model=model, track=track)
-        masked_here = masked_tasks is None or task in masked_tasks
-        if masked_episodes and getattr(agent, "is_lm", False) and masked_here:   # the gap: nothing to remember
-            es = episode_set(cfg, task, split, n)
-            m = min(masked_episodes, len(es))   # the first `m` of the same episodes (no new set is saved)
-            masked, meps = evaluate_agent(agent, cfg, task, split, model=model, track=False, mask="full",
-                                          es=replace(es, episodes=es.episodes[:m]))
-            gap = paired_difference(eps, meps, seed=cfg.seed)   # on the `m` episodes both played
-            row.update(masked_n_episodes=m, masked_score_mean=masked["score_mean"], memorisation_gap=gap["diff_mean"],
-                       memorisation_gap_ci_low=gap["diff_ci_low"], memorisation_gap_ci_high=gap["diff_ci_high"])
-        rows.append(row); episodes[(row["agent"], task)] = eps
+    kw = dict(split=split, n_episodes=n_episodes, track=track, masked_episodes=masked_episodes,
+              masked_tasks=masked_tasks, neural_episodes=neural_episodes)
+    if todo and any(neural_count(cfg, lm, 1, neural_episodes) for lm in (False, True)):
+        from tradenb.world_model import ensure_world_model
+        ensure_world_model(cfg)   # once, here: workers only read it
+    if jobs == 1:
+        cache, out = {}, []
+        for name, task in tqdm(todo, desc="evaluate"):
+            if name not in cache or isinstance(cache[name][0], SB3Agent): cache[name] = make_agent(name, cfg, task)
+            out.append(evaluate_pair(cfg, name, task, agent=cache[name], **kw))
+    else: out = _fan_out(cfg, todo, jobs, backend, kw)
+    rows, episodes = [r for r, _, _ in out], {}
+    for (r, e, ne), (_, t) in zip(out, todo):
+        episodes[episodes_key(r["agent"], t)] = e
+        if ne is not None: episodes[episodes_key(r["agent"], t, "neural")] = ne
     lb = pd.DataFrame(rows)
     pub = published_baselines(cfg)
     keys = lb.apply(_published_key, axis=1)
@@ -389,27 +523,35 @@ def evaluate_all(cfg: Config, # the run's config
 def plot_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                      path: Path | None = None, # save the figure here (PNG), or None
                     ):
-    "Score v2 with 95% CI per agent and task; our v1 as circles, the published (v1-like) scores as diamonds."
+    """Score v2 with 95% CI per agent and task, static (left) and, when the board has it, neural (right: the same
+    episodes' warm-ups, generated days); our v1 as circles, the published (v1-like) scores as diamonds (static)."""
     import matplotlib.pyplot as plt
     tasks, agents = list(dict.fromkeys(lb.task)), list(dict.fromkeys(lb.agent))
-    fig, ax = plt.subplots(figsize=(max(7, 1.3 * len(agents)), 4))
+    neural = "neural_score_mean" in lb and lb.neural_score_mean.notna().any()
+    panels = [("", "static: real days")] + ([("neural_", "neural: generated days")] if neural else [])
+    fig, axes = plt.subplots(1, len(panels), figsize=(max(7, 1.3 * len(agents)) * (1 + 0.6 * neural), 4.2),
+                             sharey=True, squeeze=False)
     w = 0.8 / len(tasks)
-    for j, t in enumerate(tasks):
-        d = lb[lb.task == t].set_index("agent").reindex(agents)
-        x = np.arange(len(agents)) + (j - (len(tasks) - 1) / 2) * w
-        ax.bar(x, d.score_mean, w, label=t, alpha=0.85,
-               yerr=[d.score_mean - d.score_ci_low, d.score_ci_high - d.score_mean], capsize=3)
-        if "score_v1_mean" in d:
-            ax.scatter(x, d.score_v1_mean, marker="o", facecolors="none", edgecolors="grey", zorder=3,
-                       label="ours, score v1" if j == 0 else None)
-    pub = lb.groupby("agent", sort=False)["published_score"].first().reindex(agents)
-    ax.scatter(np.arange(len(agents)), pub, marker="D", color="k", zorder=3, label="published, v1-like (all tasks)")
-    ax.axhline(0.3, color="grey", ls=":", lw=1)
-    ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
-    ax.set_ylabel("score v2 (mean, 95% CI)")
+    for ax, (pre, name) in zip(axes[0], panels):
+        for j, t in enumerate(tasks):
+            d = lb[lb.task == t].set_index("agent").reindex(agents)
+            x = np.arange(len(agents)) + (j - (len(tasks) - 1) / 2) * w
+            m, lo, hi = (d[f"{pre}score_{k}"] for k in ("mean", "ci_low", "ci_high"))
+            ax.bar(x, m, w, label=t, alpha=0.85, yerr=[m - lo, hi - m], capsize=3)
+            if f"{pre}score_v1_mean" in d:
+                ax.scatter(x, d[f"{pre}score_v1_mean"], marker="o", facecolors="none", edgecolors="grey", zorder=3,
+                           label="ours, score v1" if j == 0 else None)
+        if not pre:
+            pub = lb.groupby("agent", sort=False)["published_score"].first().reindex(agents)
+            ax.scatter(np.arange(len(agents)), pub, marker="D", color="k", zorder=3,
+                       label="published, v1-like (all tasks)")
+        ax.axhline(0.3, color="grey", ls=":", lw=1)
+        ax.set_xticks(np.arange(len(agents)), agents, rotation=20, ha="right")
+        ax.set_title(name, fontsize=10)
+    axes[0, 0].set_ylabel("score v2 (mean, 95% CI)")
     prof = ", ".join(sorted(set(lb.profile)))
-    ax.set_title(f"Baselines on the {lb.split.iloc[0]} split ({prof} profile, env {lb.env_version.iloc[0]})")
-    ax.legend(fontsize=8, ncol=2); fig.tight_layout()
+    fig.suptitle(f"Baselines on the {lb.split.iloc[0]} split ({prof} profile, env {lb.env_version.iloc[0]})")
+    axes[0, 0].legend(fontsize=8, ncol=2); fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
 
@@ -418,15 +560,17 @@ def plot_equity_curves(episodes: dict, # {(agent, task): per-episode DataFrame},
                        episode: int = 0, # the episode (same for every agent)
                        path: Path | None = None, # save the figure here (PNG), or None
                       ):
-    "Equity of one episode of `task`, every agent on the same episode."
+    "Equity of one static episode of `task`, every agent on the same episode."
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(7, 3.5))
-    for (agent, t), eps in episodes.items():
-        if t != task: continue
+    for key, eps in episodes.items():
+        if len(key) != 2 or key[1] != task: continue   # static tables only
+        agent = key[0]
         r = eps[(eps.episode == episode) & (eps.seed == eps.seed.min())].iloc[0]
         eq = np.asarray(r["equity"]); ax.plot(eq / eq[0], label=agent)
     ax.set_xlabel("step"); ax.set_ylabel("equity / initial")
-    start = next(eps for (a, t), eps in episodes.items() if t == task).query("episode == @episode").start_date.iloc[0]
+    first = next(eps for k, eps in episodes.items() if len(k) == 2 and k[1] == task)
+    start = first.query("episode == @episode").start_date.iloc[0]
     ax.set_title(f"{task}: test episode {episode} (starts {start})"); ax.legend(fontsize=8); fig.tight_layout()
     if path: fig.savefig(path, dpi=120)
     return fig
@@ -434,7 +578,11 @@ def plot_equity_curves(episodes: dict, # {(agent, task): per-episode DataFrame},
 BASELINE_COLUMNS = ["agent", "task", "split", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
                     "score_v1_mean", "score_v1_ci_low", "score_v1_ci_high", "published_score", "return_mean",
                     "published_return_pct", "score_diff_vs_hold", "score_diff_vs_hold_ci_low",
-                    "score_diff_vs_hold_ci_high", "score_diff_vs_hold_p", "masked_n_episodes", "masked_score_mean",
+                    "score_diff_vs_hold_ci_high", "score_diff_vs_hold_p", "neural_n_episodes", "neural_score_mean",
+                    "neural_score_ci_low", "neural_score_ci_high", "neural_score_v1_mean", "neural_score_diff_vs_hold",
+                    "neural_score_diff_vs_hold_ci_low", "neural_score_diff_vs_hold_ci_high",
+                    "neural_score_diff_vs_hold_p", "neural_return_mean", "neural_hold_share", "masked_n_episodes",
+                    "masked_score_mean",
                     "memorisation_gap", "memorisation_gap_ci_low", "memorisation_gap_ci_high",
                     "decision_accuracy", "prior_accuracy", "rule_accuracy", "trade_rate", "fill_rate",
                     "excess_vs_buy_and_hold_mean", "excess_return_mean", "exposure_mean", "beta_mean", "alpha_mean",
@@ -463,9 +611,11 @@ def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                       name: str = "baselines", # the files' stem
                       keep: bool = True, # also keep the board and its per-episode tables for `read_leaderboard`
                      ) -> dict:
-    "results/{name}.csv + .md (with paired differences to Hold), figures/{name}.png and equity curves."
+    """results/{name}.csv + .md (static and neural columns side by side, each with its paired difference to Hold on
+    its own episodes), figures/{name}.png (a static and a neural panel) and equity curves."""
     cfg.ensure_dirs()
     lb = with_paired_differences(lb, episodes)
+    lb = with_paired_differences(lb, episodes, prefix="neural_score_diff_vs_hold", source="neural")
     cols = BASELINE_COLUMNS + [c for c in lb.columns if c not in BASELINE_COLUMNS]
     lb = lb.reindex(columns=cols)   # a table without language models has no memorisation-gap values
     paths = dict(csv=cfg.results_dir/f"{name}.csv", md=cfg.results_dir/f"{name}.md",
@@ -474,11 +624,16 @@ def write_leaderboard(lb: pd.DataFrame, # a leaderboard from `evaluate_all`
                  attribution=cfg.figures_dir/f"{name}_attribution.png")
     lb.to_csv(paths["csv"], index=False, float_format="%.4g")
     show = lb[["agent", "task", "n_episodes", "n_seeds", "score_mean", "score_ci_low", "score_ci_high",
-               "score_v1_mean", "published_score", "return_mean", "published_return_pct",
+               "neural_n_episodes", "neural_score_mean", "neural_score_ci_low", "neural_score_ci_high",
+               "score_v1_mean", "neural_score_v1_mean", "published_score", "return_mean", "published_return_pct",
                "excess_vs_buy_and_hold_mean", "beta_mean", "alpha_mean", "hold_share", "parse_error_rate",
                "model"]].copy()
     show[["return_mean", "excess_vs_buy_and_hold_mean"]] *= 100
     show = show.rename(columns={"score_mean": "score", "score_v1_mean": "score_v1", "return_mean": "return_pct",
+                                "neural_n_episodes": "neural_n", "neural_score_mean": "neural_score",
+                                "neural_score_ci_low": "neural_ci_low", "neural_score_ci_high": "neural_ci_high",
+                                "neural_score_v1_mean": "neural_score_v1", "score_ci_low": "ci_low",
+                                "score_ci_high": "ci_high",
                                 "excess_vs_buy_and_hold_mean": "excess_vs_bh_pct", "beta_mean": "beta",
                                 "alpha_mean": "alpha"})
     title = (f"# {name.capitalize()} ({', '.join(sorted(set(lb.profile)))} profile, env {lb.env_version.iloc[0]}, "
@@ -504,14 +659,14 @@ def keep_leaderboard(lb: pd.DataFrame, # a leaderboard
     "Save a board and its per-episode tables (equity curves included) so a later chapter can reuse them."
     p = kept_paths(cfg, name); p["board"].parent.mkdir(parents=True, exist_ok=True)
     lb.to_parquet(p["board"], index=False)
-    pd.concat([e.assign(agent=a, task=t) for (a, t), e in episodes.items()], ignore_index=True).to_parquet(
-        p["episodes"], index=False)
+    pd.concat([e.assign(agent=k[0], task=k[1], env_source=k[2] if len(k) > 2 else "static")
+               for k, e in episodes.items()], ignore_index=True).to_parquet(p["episodes"], index=False)
     return p
 
 def read_leaderboard(cfg: Config, # the run's config: the board must come from its code, data, profile and seed
                      name: str = "baselines", # the board's stem
                     ) -> tuple[pd.DataFrame, dict] | None:
-    """(board, {(agent, task): per-episode DataFrame}) as `write_leaderboard` kept them, or None when there is
+    """(board, {`episodes_key`: per-episode DataFrame}) as `write_leaderboard` kept them, or None when there is
     none or it is stale: another commit, env or task version, data, profile or seed than `cfg`'s run."""
     p = kept_paths(cfg, name)
     if not (p["board"].exists() and p["episodes"].exists()): return None
@@ -522,6 +677,7 @@ def read_leaderboard(cfg: Config, # the run's config: the board must come from i
     if len(lb) == 0 or not fresh.all(): return None
     eps = pd.read_parquet(p["episodes"])
     eps["equity"] = eps["equity"].map(list)
-    episodes = {(a, t): g.drop(columns=["agent", "task"]).reset_index(drop=True)
-                for (a, t), g in eps.groupby(["agent", "task"], sort=False)}
+    if "env_source" not in eps: eps["env_source"] = "static"   # kept before the neural column
+    episodes = {episodes_key(a, t, s): g.drop(columns=["agent", "task", "env_source"]).reset_index(drop=True)
+                for (a, t, s), g in eps.groupby(["agent", "task", "env_source"], sort=False)}
     return lb, episodes

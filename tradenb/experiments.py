@@ -12,14 +12,16 @@ import numpy as np
 import pandas as pd
 
 from .core import Config, sha256_file
-from .env import ENV_VERSION
+from .env import ENV_VERSION, TASKS, task_version
 from .tracking import run_record
+from .world_model import ensure_world_model   # chapter 34's: every row is scored on the neural env too
 
 # %% auto #0
-__all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_GRPO', 'SMOKE_RAFT', 'SMOKE_EPISODE', 'FULL_EPISODE', 'EXPERIMENTS',
-           'N_LABEL_PROMPTS', 'SKIPPED', 'EXPERIMENT_COLUMNS', 'Experiment', 'experiment', 'smoke_set', 'default_set',
-           'model_dir', 'start_model', 'grpo_prompts', 'weights_key', 'test_results', 'run_experiment', 'not_run_row',
-           'write_experiments', 'plot_training_curves', 'learning_check']
+__all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_SFT_V2', 'SMOKE_GRPO', 'SMOKE_NEURAL', 'SMOKE_RAFT', 'SMOKE_EPISODE',
+           'FULL_EPISODE', 'EXPERIMENTS', 'ENV_OPTIONS', 'N_LABEL_PROMPTS', 'EXPERIMENT_COLUMNS', 'Experiment',
+           'experiment', 'smoke_set', 'default_set', 'model_dir', 'start_model', 'lm_policy', 'grpo_prompts',
+           'weights_key', 'test_results', 'run_experiment', 'not_run_row', 'write_experiments', 'plot_training_curves',
+           'learning_check']
 
 # %% ../nbs/23_experiments.ipynb #4421db6c
 @dataclass(frozen=True)
@@ -33,7 +35,7 @@ class Experiment:
     select: str = "best"              # best: checkpoint with the best val score; final: the last checkpoint
     full: dict = field(default_factory=dict)    # stage overrides in the full profile (the published recipe)
     smoke: dict | None = None         # stage overrides in the smoke profile; None: not in the smoke set
-    env: str = "static"               # static | harder | neural (the harder and neural variants are not built yet)
+    env: str = "static"               # where it trains and picks checkpoints: static | neural | harder (`ENV_OPTIONS`)
     run: str | None = None            # experiments sharing a training run (e.g. two checkpoints of one SFT run)
     prompts: str = "grpo_prompts"     # GRPO prompts: see `GRPO_PROMPTS`
     published: bool = True            # a row of the published table (False: our control)
@@ -54,8 +56,16 @@ ALL_LINEAR = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "d
 # LoRA adapter learns the answer format too slowly for minutes of CPU (measured: loss 3.0 after 60 steps at rank 32).
 # SFT v2's recipe is the capability bar's (chapter 18); its minutes are in results/experiments.csv (seconds_per_step).
 SMOKE_SFT = dict(steps=60, save_steps=60, lr=1e-3, lora_r=0, warmup_steps=6)
+# SFT v2, the capability bar's recipe: one epoch of its 2,000 examples (250 steps × 8; ~1.5 s/step, ~6 min on 2 cores).
+# Measured on the shipped base (val prompts, prior 0.40): 150 steps on 1,200 examples reach label accuracy 0.65, 250 on
+# 2,000 reach 0.75; on the base before tickers were single tokens, 60 steps on 400 reached 0.40 and 250 on 2,000 0.66.
+SMOKE_SFT_V2 = {**SMOKE_SFT, "steps": 250, "save_steps": 250}
 # no KL stop: the published stop rule (3.0) came after v3's KL catastrophe, so v1-v3 ran without one
 SMOKE_GRPO = dict(steps=12, save_steps=12, lr=1e-4, lora_r=0, max_completion_length=96, kl_stop=None)
+# rows 12-15 (the neural and harder envs): the published recipe (format gate, P&L mix, HOLD penalty; β 0.05; KL stop
+# 3.0 after v3's catastrophe), 12 steps as the other GRPO rows; checkpoints every 6 where a row picks one by val score
+SMOKE_NEURAL = {**SMOKE_GRPO, "save_steps": 6, "beta": 0.05, "kl_stop": 3.0,
+                "reward_weights": dict(format=1.0, mix=1.0, hold_penalty=0.5)}
 SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
 # the episode-level row (chapter 33): the stage's smoke defaults are its smoke recipe; full: PROFILES' episode_grpo
 SMOKE_EPISODE, FULL_EPISODE = {}, {}
@@ -63,9 +73,9 @@ SMOKE_EPISODE, FULL_EPISODE = {}, {}
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(1, "base", "none", smoke={}, note="zero-shot base model"),
     Experiment(2, "sft_v1", "sft", dataset="sft_v1_rule", select="final",
-               smoke={**SMOKE_SFT, "steps": 30, "save_steps": 30},   # 3/7 medium examples: 3.8 s/step on 2 cores
+               smoke={**SMOKE_SFT, "steps": 30, "save_steps": 30},   # 3/7 medium examples: ~5 s/step on 2 cores
                full=dict(lora_r=64, lora_alpha=128, steps=400), note="rule-agent trajectories, natural HOLD imbalance"),
-    Experiment(3, "sft_v2", "sft", dataset="sft_v2_balanced", select="final", smoke=SMOKE_SFT,
+    Experiment(3, "sft_v2", "sft", dataset="sft_v2_balanced", select="final", smoke=SMOKE_SFT_V2,
                full=dict(lr=2e-5, lora_r=64, lora_alpha=128, steps=1000, lora_targets=ALL_LINEAR),
                note="regime-balanced template reasoning"),
     Experiment(4, "grpo_v1", "grpo", start_from="sft_v2", dataset="grpo_prompts", select="final",
@@ -104,18 +114,30 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(11, "raft_v2", "raft", start_from="sft_v3_step200", select="best", smoke=SMOKE_RAFT,
                full=dict(n_episodes=100, sft_steps=18), note="100 episodes -> winners -> SFT"),
     Experiment(12, "grpo_neural", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="best",
-               prompts="start_model", env="neural",
+               prompts="start_model", env="neural", smoke=SMOKE_NEURAL,
                full=dict(steps=300, save_steps=50, kl_stop=3.0,
                          reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
-               note="published on the neural env (prompts from SFT v3's own episodes); needs the world model"),
-    Experiment(13, "grpo_v3_1", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               full=dict(kl_stop=3.0), note="harder env"),
-    Experiment(14, "grpo_v3_2_ckpt400", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               full=dict(kl_stop=3.0), note="harder env, checkpoint 400 of 500"),
-    Experiment(15, "grpo_v3_3", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", env="harder",
-               full=dict(lr=2e-7, beta=0.02, steps=150, kl_stop=3.0), note="harder env, low lr and beta"),
+               note="prompts from SFT v3's own neural-env episodes, checkpoints picked by neural val score"),
+    Experiment(13, "grpo_v3_1", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="final",
+               env="harder", smoke={**SMOKE_NEURAL, "save_steps": 12},
+               full=dict(steps=300, kl_stop=3.0, reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
+               note="harder env (v3.1: drawdown, holding cost, losing streaks)"),
+    Experiment(14, "grpo_v3_2_ckpt400", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="best",
+               env="harder", smoke=SMOKE_NEURAL,
+               full=dict(steps=500, save_steps=100, kl_stop=3.0,
+                         reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
+               note="harder env, checkpoints every 100 picked by harder val score (published: 400 of 500)"),
+    Experiment(15, "grpo_v3_3", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="final",
+               env="harder", smoke={**SMOKE_NEURAL, "steps": 6, "save_steps": 6, "beta": 0.02,
+                                    "lr": SMOKE_GRPO["lr"] / 25},
+               full=dict(lr=2e-7, beta=0.02, steps=150, kl_stop=3.0,
+                         reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
+               note="harder env, low lr and beta, short run"),
     Experiment(16, "grpo_control", "grpo", start_from="base", dataset="grpo_prompts", select="final",
-               published=False, smoke={**SMOKE_GRPO, "steps": 20, "save_steps": 20, "beta": 0.02,
+               # 60 steps at 10x the smoke lr (the SFT rate): at 1e-4 (20 steps) and 3e-4 (60) the rise was +0.16 and
+               # +0.12 with CIs including 0; at 1e-3 it first breaks the format (reward -1), then learns:
+               # +0.77 [0.44, 1.08]
+               published=False, smoke={**SMOKE_GRPO, "steps": 60, "save_steps": 60, "lr": 1e-3, "beta": 0.02,
                                        "reward_weights": dict(signal_agreement=1.0)},
                full=dict(steps=100, reward_weights=dict(signal_agreement=1.0)),
                note="positive control (ours): reward = agreement with the prompt's own indicator signal"),
@@ -182,12 +204,32 @@ def _stage_overrides(cfg: Config, e: Experiment) -> dict:
                                          "run it with --profile full")
     return dict(e.smoke)
 
+ENV_OPTIONS = {"static": {}, "neural": dict(source="neural"), "harder": dict(variants="v3.1")}  # `Experiment.env`
+
+def lm_policy(cfg: Config, # the run's config (the `generate` runtime, answer length)
+              model_path, # the model that plays: a directory, `tiny` or a hub id
+             ):
+    "`policy(obs, env) -> answer` of a language model (greedy, one observation at a time)."
+    from tradenb.llm_agent import LLMAgent, answer_tokens
+    from tradenb.lm import load_lm
+    model, tok = load_lm(str(model_path), cfg)
+    agent = LLMAgent(model, tok, name=Path(str(model_path)).name, max_new_tokens=answer_tokens(cfg))
+    return lambda obs, env: agent.generate([obs])[0]
+
 def grpo_prompts(cfg: Config, # the run's config (data, dataset sizes, seed)
                  which: str, # a key of `GRPO_PROMPTS`
                  n: int | None = None, # rows (default: the profile's `grpo_prompts` size)
+                 start=None, # `start_model` prompts: the model that plays the neural episodes
                 ):
     "The GRPO prompt rows a row names (`GRPO_PROMPTS`), from the train split only."
     from tradenb.grpo_rewards import prompt_set
+    if which == "start_model":   # the published neural run: the start model's own decisions in the neural env
+        if start is None: raise ValueError("`start_model` prompts need the start model (`start=`)")
+        from tradenb.world_model_eval import collect_neural_prompts
+        ensure_world_model(cfg)
+        ds = collect_neural_prompts(cfg, lm_policy(cfg, start), cfg.values("experiments")["neural_prompt_episodes"],
+                                    task="easy", split="train", seed=cfg.seed)
+        return ds.select(range(min(len(ds), n))) if n else ds
     if which == "single_random": return prompt_set(cfg, "train", n=n, task="easy", seed=cfg.seed)
     if which in ("grpo_prompts", "difficult"):
         from tradenb.sft import load_chat_dataset
@@ -196,8 +238,7 @@ def grpo_prompts(cfg: Config, # the run's config (data, dataset sizes, seed)
             ds = ds.filter(lambda r: max(abs(x) / max(v, 1e-6)    # `volatility` is the daily sigma
                                          for x, v in zip(r["next_return"], r["volatility"])) >= 0.5)
         return ds.select(range(min(len(ds), n))) if n else ds
-    raise ValueError(f"GRPO prompts {which!r} are not built in this version; choose from "
-                     f"{[k for k in GRPO_PROMPTS if k != 'start_model']} ('start_model' comes with the neural env)")
+    raise ValueError(f"unknown GRPO prompts {which!r}; choose from {list(GRPO_PROMPTS)}")
 
 def _train(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_task: str) -> dict:
     "Train the stage (or reuse a finished run of the same spec); checkpoints, losses/health and the stage's numbers."
@@ -224,7 +265,7 @@ def _train_stage(cfg: Config, e: Experiment, start: str, run_dir: Path, eval_tas
     if e.stage == "grpo":
         from tradenb.grpo import GRPOStageConfig, train_grpo
         stage = GRPOStageConfig.for_profile(cfg, **over)
-        r = train_grpo(cfg, stage, start, grpo_prompts(cfg, e.prompts), run_dir)
+        r = train_grpo(cfg, stage, start, grpo_prompts(cfg, e.prompts, start=start), run_dir)
         hist = r["health"]
         return dict(checkpoints=r["checkpoints"], losses=[], steps=r["global_step"], health=hist,
                     kl_final=r["kl_final"], frac_reward_zero_std_mean=r["frac_reward_zero_std_mean"],
@@ -266,6 +307,9 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
                  name: str, # the agent's name in the results
                  tool_days: int | None = None, # play through the tool (chapter 33's `ToolCallAgent`, K-day chats)
                  tool_tokens: int = 48, # ...with turns of at most this many tokens
+                 source: str = "static", # the real days, or the world model's (`neural`)
+                 variants=(), # harder variants (chapter 05's `VARIANTS` or `v3.1`)
+                 n: int | None = None, # test episodes (default `cfg.n_eval_episodes_lm`)
                 ) -> tuple[dict, pd.DataFrame]:
     """(leaderboard row, per-episode results) of a model on the test episodes, cached under `models/eval_cache/` by
     its weights, the code's commit, the env version, the task, the episode count and the seed: within one run, a
@@ -273,9 +317,10 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
     from tradenb.evaluate import evaluate_agent
     from tradenb.llm_agent import LLMAgent, answer_tokens
     from tradenb.lm import load_lm
-    n = cfg.n_eval_episodes_lm
+    n = n or cfg.n_eval_episodes_lm
     tools = f"_tools{tool_days}" + (f"t{tool_tokens}" if tool_tokens != 48 else "") if tool_days else ""
-    cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}{tools}")
+    where = ("_" + task_version(TASKS[eval_task], source, variants)) if source != "static" or variants else ""
+    cache = _eval_cache(cfg, model_path, f"{eval_task}_env{ENV_VERSION}_n{n}_s{cfg.seed}{tools}{where}")
     if (cache/"row.json").exists():     # the same weights on the same episodes: the same results, whatever the name
         return {**json.loads((cache/"row.json").read_text()), "agent": name}, pd.read_csv(cache/"episodes.csv")
     model, tok = load_lm(str(model_path), cfg)
@@ -283,7 +328,7 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
         from tradenb.episode_grpo import ToolCallAgent
         agent = ToolCallAgent(model, tok, context_days=tool_days, name=name, max_new_tokens=tool_tokens)
     else: agent = LLMAgent(model, tok, name=name, max_new_tokens=answer_tokens(cfg))
-    row, eps = evaluate_agent(agent, cfg, eval_task, "test", n, model=name)
+    row, eps = evaluate_agent(agent, cfg, eval_task, "test", n, model=name, source=source, variants=variants)
     cache.mkdir(parents=True, exist_ok=True)
     eps.drop(columns="equity").to_csv(cache/"episodes.csv", index=False)
     (cache/"row.json").write_text(json.dumps(row, default=str))
@@ -296,11 +341,11 @@ def _selection(cfg: Config, e: Experiment, start: str, run_dir: Path, info: dict
     (code, checkpoints, episodes): a reused run is not scored again (chapter 23 reuses the runs of 18 and 22)."""
     from tradenb.sft import score_checkpoints
     key = dict(code=run_record(cfg)["git_commit"], checkpoints=info["checkpoints"], task=eval_task,
-               n=cfg.n_eval_episodes_lm, seed=cfg.seed, env=ENV_VERSION)
+               n=cfg.n_eval_episodes_lm, seed=cfg.seed, env=ENV_VERSION, where=e.env)
     path = run_dir/"selection.json"
     if path.exists() and (kept := json.loads(path.read_text()))["key"] == key: return pd.DataFrame(kept["table"])
     table = score_checkpoints(cfg, start, info["checkpoints"], eval_task, "val", cfg.n_eval_episodes_lm,
-                              info.get("losses"), e.name)
+                              info.get("losses"), e.name, **ENV_OPTIONS[e.env])   # picked where it trained
     path.write_text(json.dumps(dict(key=key, table=table.to_dict("records")), default=str))
     return table
 
@@ -318,6 +363,15 @@ def _label_results(cfg: Config, model_path: Path) -> dict:
     cache.write_text(json.dumps(labels))
     return labels
 
+def _scored(cfg: Config, out, start, eval_task: str, name: str, days, tokens, n=None, **env_opts):
+    "(row, per-episode results, paired difference to the start model, score_v1 CI) of `out` on one env's test episodes."
+    from tradenb.evaluate import bootstrap_ci, paired_difference
+    row, eps = test_results(cfg, out, eval_task, name, tool_days=days, tool_tokens=tokens, n=n, **env_opts)
+    _, start_eps = test_results(cfg, start, eval_task, Path(start).name, tool_days=days, tool_tokens=tokens, n=n,
+                                **env_opts)
+    return (row, eps, paired_difference(eps, start_eps, seed=cfg.seed),
+            bootstrap_ci(eps.groupby("episode")["score_v1"].mean(), seed=cfg.seed))
+
 def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                    name: str, # the experiment's name
                    eval_task: str = "easy", # the task of val selection and the test score
@@ -325,12 +379,12 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                   ) -> dict:
     "Train (or reuse) experiment `name`, select and export its model, score it on test episodes; its results row."
     from tradenb.agents import HoldAgent
-    from tradenb.evaluate import bootstrap_ci, evaluate_agent, paired_difference
+    from tradenb.evaluate import evaluate_agent, paired_difference
     from tradenb.sft import export_model, select_best
     e = experiment(name)
     row = dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env)
-    if e.env != "static": return {**row, "status": SKIPPED[e.env]}
     t0 = time.perf_counter()
+    ensure_world_model(cfg)   # every row is scored on the neural env too
     start = start_model(cfg, e, eval_task, progress)
     out, info = model_dir(cfg, e.name), {}
     if e.stage == "none":
@@ -348,12 +402,22 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
             info["selection"] = table
         export_model(info.get("export_base", start), chosen, cfg, e.name)   # GRPO on tool calls: the SFT model
     days, tokens = _tool_eval(cfg, e)
-    res, eps = test_results(cfg, out, eval_task, e.name, tool_days=days, tool_tokens=tokens)
-    _, start_eps = test_results(cfg, start, eval_task, Path(start).name, tool_days=days, tool_tokens=tokens)
+    res, eps, vs_start, v1_ci = _scored(cfg, out, start, eval_task, e.name, days, tokens)
     _, hold_eps = evaluate_agent(HoldAgent(), cfg, eval_task, "test", cfg.n_eval_episodes_lm, track=False)
-    vs_start = paired_difference(eps, start_eps, seed=cfg.seed)
     vs_hold = paired_difference(eps, hold_eps, seed=cfg.seed)
-    v1_ci = bootstrap_ci(eps.groupby("episode")["score_v1"].mean(), seed=cfg.seed)
+    # the same test episodes' warm-ups with generated days (chapter 34), and for the harder rows the harder env: each
+    # with its paired difference to the start model on the same episodes
+    n_neural = cfg.values("experiments")["neural_episodes"] or cfg.n_eval_episodes_lm
+    more = {}
+    for col, opts, n in [("neural", dict(source="neural"), n_neural)] + ([("harder", ENV_OPTIONS["harder"], None)]
+                                                                          if e.env == "harder" else []):
+        r, ep, d, ci = _scored(cfg, out, start, eval_task, e.name, days, tokens, n, **opts)
+        more.update({f"{col}_score_mean": r["score_mean"], f"{col}_score_ci_low": r["score_ci_low"],
+                     f"{col}_score_ci_high": r["score_ci_high"], f"{col}_score_v1_mean": r["score_v1_mean"],
+                     f"{col}_score_v1_ci_low": ci[0], f"{col}_score_v1_ci_high": ci[1],
+                     f"{col}_score_diff_vs_start": d["diff_mean"], f"{col}_score_diff_ci_low": d["diff_ci_low"],
+                     f"{col}_score_diff_ci_high": d["diff_ci_high"], f"{col}_hold_share": r["hold_share"],
+                     f"{col}_parse_error_rate": r["parse_error_rate"], f"{col}_n_episodes": len(ep)})
     labels = _label_results(cfg, out) if e.stage == "sft" else {}
     if e.one_step:   # the paired difference to a one-step GRPO row, on the same test episodes (when it was run)
         other = model_dir(cfg, e.one_step)
@@ -368,7 +432,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
     row.update(status="ran", steps=info.get("steps", 0), selected=Path(chosen).name if chosen else "start model",
                eval_task=eval_task, static_score_mean=res["score_mean"], static_score_ci_low=res["score_ci_low"],
                static_score_ci_high=res["score_ci_high"], static_return_mean=res["return_mean"],
-               neural_score_mean=math.nan, static_score_v1_mean=res["score_v1_mean"],
+               static_score_v1_mean=res["score_v1_mean"],
                static_score_v1_ci_low=v1_ci[0], static_score_v1_ci_high=v1_ci[1],
                score_diff_vs_start=vs_start["diff_mean"], score_diff_ci_low=vs_start["diff_ci_low"],
                score_diff_ci_high=vs_start["diff_ci_high"], score_diff_p=vs_start["p_value"],
@@ -378,7 +442,7 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
                   or (k.startswith("parse_") and k.endswith("_rate") and k != "parse_error_rate")},
                **{k: res[k] for k in ("excess_vs_buy_and_hold_mean", "exposure_mean", "beta_mean", "alpha_mean",
                                       "r2_mean")},
-               hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], **labels,
+               hold_share=res["hold_share"], parse_error_rate=res["parse_error_rate"], **more, **labels,
                seconds_per_step=info.get("seconds_per_step"), kl_final=info.get("kl_final"),
                frac_reward_zero_std_mean=info.get("frac_reward_zero_std_mean"), hold_collapse=info.get("hold_collapse"),
                raft_funnel=json.dumps(info["funnel"]) if "funnel" in info else None,
@@ -393,21 +457,21 @@ def run_experiment(cfg: Config, # the run's config (profile, model, seed)
     return row
 
 # %% ../nbs/23_experiments.ipynb #b3072871
-SKIPPED = {"harder": "skipped: needs the harder environment variant (not built yet)",
-           "neural": "skipped: needs the neural world-model environment (not built yet)"}
-
 def not_run_row(e: Experiment, # the experiment not run
                 cfg: Config, # the run's config (its profile)
                ) -> dict:
     "The table row of an experiment this profile does not run (it keeps its place beside the published score)."
-    why = SKIPPED.get(e.env) or f"not in the {cfg.profile} set: tradenb train {e.name} --profile full"
+    why = f"not in the {cfg.profile} set: tradenb train {e.name} --profile full"
     return dict(id=e.id, experiment=e.name, stage=e.stage, base=e.start_from, dataset=e.dataset or "-", env=e.env,
                 status=why, profile=cfg.profile)
 
 # %% ../nbs/23_experiments.ipynb #f664f9fe
 EXPERIMENT_COLUMNS = ["experiment", "stage", "base", "dataset", "steps", "static_score_mean", "static_score_ci_low",
-                      "static_score_ci_high", "static_score_v1_mean", "neural_score_mean", "published_static",
-                      "published_neural", "score_diff_vs_start", "score_diff_ci_low", "score_diff_ci_high",
+                      "static_score_ci_high", "static_score_v1_mean", "neural_score_mean", "neural_score_ci_low",
+                      "neural_score_ci_high", "neural_score_v1_mean", "published_static", "published_neural",
+                      "neural_score_diff_vs_start", "neural_score_diff_ci_low", "neural_score_diff_ci_high",
+                      "harder_score_mean", "harder_score_ci_low", "harder_score_ci_high",
+                      "score_diff_vs_start", "score_diff_ci_low", "score_diff_ci_high",
                       "score_diff_p", "static_score_v1_ci_low", "static_score_v1_ci_high", "decision_accuracy",
                       "prior_accuracy", "rule_accuracy", "label_accuracy", "label_prior", "label_hold_share",
                       "label_parse_error_rate", "parse_error_rate", "trade_rate", "fill_rate",
@@ -455,7 +519,11 @@ def plot_training_curves(cfg: Config, # the run's config (where the experiment r
     ax[0, 0].plot(x, t.published_static, "D--", color="k", label="published (7B, static)")
     ax[0, 0].errorbar(x, t.static_score_mean,
                       yerr=[t.static_score_mean - t.static_score_ci_low, t.static_score_ci_high - t.static_score_mean],
-                      fmt="o", capsize=3, label=f"ours ({cfg.profile}, {cfg.lm_name})")
+                      fmt="o", capsize=3, label=f"ours ({cfg.profile}, {cfg.lm_name}, static)")
+    if "published_neural" in t: ax[0, 0].plot(x, t.published_neural, "s--", color="grey", label="published (neural)")
+    if "neural_score_mean" in t and t.neural_score_mean.notna().any():
+        ax[0, 0].errorbar(x + 0.2, t.neural_score_mean, yerr=[t.neural_score_mean - t.neural_score_ci_low,
+                          t.neural_score_ci_high - t.neural_score_mean], fmt="s", capsize=3, label="ours (neural)")
     ax[0, 0].axhline(0.3, color="grey", ls=":")
     ax[0, 0].set_xticks(x, t.experiment, rotation=60, ha="right", fontsize=7)
     ax[0, 0].set(ylabel="test score", title="score across experiments"); ax[0, 0].legend(fontsize=7)

@@ -10,7 +10,8 @@ import numpy as np
 import pandas as pd
 
 # %% auto #0
-__all__ = ['FEATURES', 'WARMUP_DAYS', 'compute_features', 'lookahead_violations', 'MarketCube', 'build_cube']
+__all__ = ['FEATURES', 'WARMUP_DAYS', 'compute_features', 'lookahead_violations', 'MarketCube', 'build_cube',
+           'features_from_arrays']
 
 # %% ../nbs/02_features.ipynb #9e4cdf68
 FEATURES = ["rsi_14", "macd_hist", "bb_pctb", "trend", "volatility", "volume_z", "momentum"]
@@ -112,3 +113,46 @@ def build_cube(panel: pd.DataFrame, # a validated panel; `attrs` may carry its `
                       open=arr("open"), high=arr("high"), low=arr("low"), close=arr("close"),
                       volume=arr("volume"), features=feats, valid=valid,
                       sha256=panel.attrs.get("sha256") or panel_sha256(panel), universe=panel.attrs.get("universe"))
+
+# %% ../nbs/02_features.ipynb #914d356b
+def _ewm(x: np.ndarray, alpha: float, min_periods: int) -> np.ndarray:
+    "pandas' `ewm(alpha, adjust=False, min_periods).mean()` down axis 0 of `x` `(T, M)` (from the first value)."
+    out = np.empty_like(x)
+    first = np.argmax(np.isfinite(x), 0)   # leading NaNs (a MACD line): each column starts at its first value
+    y = np.full(x.shape[1:], np.nan)
+    for t in range(len(x)):
+        xt = x[t]
+        y = np.where(np.isnan(y), xt, (1 - alpha) * y + alpha * xt)
+        out[t] = y
+    n_obs = np.arange(len(x))[:, None] - first[None, :] + 1
+    return np.where(n_obs >= min_periods, out, np.nan)
+
+def _rolling(x: np.ndarray, n: int, fn) -> np.ndarray:
+    "`fn` over the trailing `n`-day windows down axis 0 (NaN for the first `n - 1` days)."
+    from numpy.lib.stride_tricks import sliding_window_view
+    out = np.full(x.shape, np.nan)
+    if len(x) >= n: out[n - 1:] = fn(sliding_window_view(x, n, axis=0))
+    return out
+
+def features_from_arrays(close: np.ndarray, # `(T, M)` closes, every value finite
+                         volume: np.ndarray, # `(T, M)` volumes
+                        ) -> np.ndarray:
+    "The 7 `FEATURES` `(T, M, 7)` of complete columns, as `compute_features` computes them (NaN in the warm-up)."
+    c, v = np.asarray(close, float), np.asarray(volume, float)
+    if not np.isfinite(c).all(): raise ValueError("features_from_arrays needs complete columns (no NaN close)")
+    d = np.vstack([np.zeros((1, c.shape[1])), np.diff(c, axis=0)])
+    up, dn = _ewm(d.clip(min=0), 1 / 14, 14), _ewm((-d).clip(min=0), 1 / 14, 14)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        rsi = np.where(np.isnan(up), np.nan, np.where(dn > 0, 100 - 100 / (1 + up / dn), 100.0))
+        macd = _ewm(c, 2 / 13, 12) - _ewm(c, 2 / 27, 26)
+        hist = macd - _ewm(macd, 2 / 10, 9)
+        m20, sd20 = _rolling(c, 20, lambda w: w.mean(-1)), _rolling(c, 20, lambda w: w.std(-1))
+        width = 4 * sd20
+        pctb = np.where(width > 0, (c - (m20 - 2 * sd20)) / width, 0.5)
+        trend = m20 / _rolling(c, 50, lambda w: w.mean(-1)) - 1
+        lr = np.vstack([np.full((1, c.shape[1]), np.nan), np.diff(np.log(c), axis=0)])
+        vol = _rolling(lr, 20, lambda w: w.std(-1, ddof=1)) * np.sqrt(252)
+        vm, vs = _rolling(v, 20, lambda w: w.mean(-1)), _rolling(v, 20, lambda w: w.std(-1, ddof=1))
+        vz = np.where(np.isnan(vs), np.nan, np.where(vs > 0, (v - vm) / vs, 0.0))
+        mom = np.full(c.shape, np.nan); mom[10:] = c[10:] / c[:-10] - 1
+    return np.stack([rsi, hist, pctb, trend, vol, vz, mom], -1)

@@ -209,7 +209,8 @@ def train_grpo(cfg: Config, # the run's config (device, tracking)
     check_prompt_set(train_dataset)
     seed_everything(stage.seed)
     out = Path(output_dir); out.mkdir(parents=True, exist_ok=True)
-    model, tok = load_lm(str(model_path), cfg, four_bit=stage.load_in_4bit or None)   # applies the `generate` runtime
+    model, tok = load_lm(str(model_path), cfg, four_bit=stage.load_in_4bit or None,
+                         train_all=stage.lora_r == 0)   # applies the `generate` runtime
     rt = apply_runtime(cfg, "grpo")   # training runs with the GRPO one (threads, device, precision)
     model.train()
     args = GRPOConfig(output_dir=str(out), learning_rate=stage.lr, beta=stage.beta,
@@ -220,7 +221,7 @@ def train_grpo(cfg: Config, # the run's config (device, tracking)
                       temperature=stage.temperature_start, reward_weights=stage.weights(), loss_type=stage.loss_type,
                       scale_rewards=stage.scale_rewards,
                       max_grad_norm=stage.max_grad_norm, seed=stage.seed, data_seed=stage.seed,
-                      use_cpu=rt.device == "cpu", bf16=rt.bf16, fp16=rt.fp16, report_to="none",
+                      **rt.trainer_args(), report_to="none",
                       use_vllm=stage.use_vllm, disable_tqdm=False, save_only_model=False, dataloader_num_workers=0)
     health = health_callback(stage.kl_stop, stop_after)
     trainer = _grpo_trainer_class()(model=model, reward_funcs=reward_funcs(stage.horizon, stage.step_weight, tok),

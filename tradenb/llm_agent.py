@@ -16,7 +16,7 @@ from .lm import load_lm
 from .prompts import SYSTEM_PROMPT, chat_messages, parse_action, strip_think
 
 # %% auto #0
-__all__ = ['shared_prefix_length', 'LLMAgent', 'language_model_agent', 'answer_tokens']
+__all__ = ['shared_prefix_length', 'default_prefix_cache', 'LLMAgent', 'language_model_agent', 'answer_tokens']
 
 # %% ../nbs/16_llm_agent.ipynb #47e542c1
 def shared_prefix_length(ids: list[list[int]], # the token ids of each prompt
@@ -29,6 +29,11 @@ def shared_prefix_length(ids: list[list[int]], # the token ids of each prompt
     return int(diff[0]) if len(diff) else n
 
 # %% ../nbs/16_llm_agent.ipynb #fd89a740
+def default_prefix_cache(model, # a causal LM (its `device`)
+                        ) -> bool:
+    "Use the shared-prefix cache where it measured faster: on the CPU (chapter 96), not on CUDA (issue 17's H100 run)."
+    return not str(getattr(model, "device", "cpu")).startswith("cuda")
+
 class LLMAgent(Agent):
     "A causal LM acting in text mode, batched across parallel episodes."
     obs_mode, is_lm = "text", True
@@ -41,10 +46,11 @@ class LLMAgent(Agent):
                  batch_size: int = 32, # prompts generated at once
                  system_prompt: str = SYSTEM_PROMPT, # the system message of every prompt
                  max_prompt_tokens: int = 4096, # prompts are truncated to this many tokens
-                 prefix_cache: bool = True, # run the prompts' shared prefix once per batch (see `_generate_ids`)
+                 prefix_cache: bool | None = None, # run the shared prefix once per batch; None: on the CPU, not CUDA
                 ):
         self.model, self.tok, self.name = model, tokenizer, name
         self.max_new_tokens, self.temperature, self.batch_size = max_new_tokens, temperature, batch_size
+        if prefix_cache is None: prefix_cache = default_prefix_cache(model)
         self.system_prompt, self.max_prompt_tokens, self.prefix_cache = system_prompt, max_prompt_tokens, prefix_cache
         self.stochastic = temperature > 0
         self.log: list[dict] = []

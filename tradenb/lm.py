@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from .core import Config, apply_runtime, runtime, seed_everything
+from .data import SHIPPED_PANELS, load_panel
 from .env import TradingEnv
 from .prompts import SYSTEM_PROMPT
 from .reasoning import indicator_lines
@@ -76,10 +77,11 @@ def qwen25_chat_template() -> str:
     return qwen2_5_chat_template
 
 def train_tokenizer(texts, # an iterable of training texts
-                    vocab_size: int = 2048, # the vocabulary size, special tokens included
+                    vocab_size: int = 2048, # the BPE vocabulary size, special tokens included
+                    words=(), # whole words (tickers) kept as one token each, with or without a space before them
                    ):
     "A Qwen2-style byte-level BPE `PreTrainedTokenizerFast` with TRL's Qwen2.5 chat template."
-    from tokenizers import Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import AddedToken, Regex, Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
     tok = Tokenizer(models.BPE())
     tok.normalizer = normalizers.NFC()
@@ -89,6 +91,10 @@ def train_tokenizer(texts, # an iterable of training texts
     tok.train_from_iterator(texts, trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=SPECIAL_TOKENS,
                                                        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
                                                        show_progress=False))
+    # Qwen2's split glues a space to the word after it: "\nINFY:" gives `INFY`, "BUY INFY" gives `ĠINFY`, two ids the
+    # model must learn to pair, ticker by ticker. As added whole words a ticker is one id everywhere (the space
+    # becomes its own `Ġ`), so naming the observed stock is copying a token.
+    tok.add_tokens([AddedToken(w, single_word=True, normalized=False) for w in words])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<|im_end|>", pad_token="<|endoftext|>",
                                    additional_special_tokens=SPECIAL_TOKENS[3:])
     fast.chat_template, fast.padding_side = qwen25_chat_template(), "left"
@@ -110,7 +116,7 @@ def answer_ids(tok, # a tokenizer with a chat template
 @dataclass
 class TinyLMConfig:
     "The tiny Qwen2 base and its pretraining."
-    vocab_size: int = 2048               # tokenizer vocabulary (special tokens included)
+    vocab_size: int = 2048               # BPE vocabulary (special tokens included; the tickers come on top)
     hidden_size: int = 256               # width of the residual stream (a multiple of 256: K-quants)
     num_hidden_layers: int = 4           # transformer blocks
     num_attention_heads: int = 4         # query heads (head size 64)
@@ -184,7 +190,8 @@ def build_tiny_lm(cfg: Config, # the run's config: its seed, `models_dir`, and t
     seed_everything(cfg.seed)
     easy = pretraining_conversations(tiny.n_easy_conversations, seed=cfg.seed + 2, task_mix=(("easy", 1.0),))
     convs = pretraining_conversations(tiny.n_conversations, seed=cfg.seed)
-    tok = train_tokenizer([m["content"] for c in easy + convs for m in c] + [SYSTEM_PROMPT], tiny.vocab_size)
+    tickers = sorted({s for u in SHIPPED_PANELS for s in load_panel(universe=u, cfg=cfg).symbol.unique()})
+    tok = train_tokenizer([m["content"] for c in easy + convs for m in c] + [SYSTEM_PROMPT], tiny.vocab_size, tickers)
     n_easy = len(easy)
     enc = [answer_ids(tok, c) for c in easy + convs]   # the easy set first: indices < n_easy
     lengths = np.array([len(ids) for ids, _ in enc])
@@ -274,6 +281,7 @@ def check_tiny_lm(path: Path, # a built tiny model (its `tradenb_tiny.json` reco
 def load_lm(name: str, # "tiny" (the shipped base; built if missing), a local model directory, or a Hugging Face id
             cfg: Config, # the run's config: `models_dir`, and the `generate` runtime (device, precision, threads)
             four_bit: bool | None = None, # hub models on CUDA: 4-bit via Unsloth (None: when installed; False: never)
+            train_all: bool = False, # every weight is trained: the runtime's `train_dtype` (float32 under fp16)
            ):
     "(model, tokenizer) for 'tiny' (built on first use), a local directory, or a Hugging Face model id."
     runtime(cfg, "generate")   # a config asking for a missing GPU fails here, before any build
@@ -286,19 +294,21 @@ def load_lm(name: str, # "tiny" (the shipped base; built if missing), a local mo
         name = str(path)
     rt = apply_runtime(cfg, "generate")
     cuda = rt.device.startswith("cuda")
+    import torch
+    dtype = getattr(torch, rt.train_dtype) if train_all else rt.torch_dtype   # the weights as loaded
     if Path(name).is_dir():  # local: our tiny model (fast tokenizer) or any saved model
         tok = (PreTrainedTokenizerFast.from_pretrained(name) if (Path(name)/"tradenb_tiny.json").exists()
                else AutoTokenizer.from_pretrained(name))
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=rt.torch_dtype).to(rt.device)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(rt.device)
     elif cuda and four_bit is not False and _has_unsloth():
         from unsloth import FastLanguageModel
         model, tok = FastLanguageModel.from_pretrained(name, max_seq_length=4096, load_in_4bit=True,
-                                                       dtype=rt.torch_dtype)
+                                                       dtype=dtype)
         FastLanguageModel.for_inference(model)
     else:
         if four_bit: raise RuntimeError("4-bit loading needs a CUDA GPU with unsloth/bitsandbytes (the `gpu` extra)")
         tok = AutoTokenizer.from_pretrained(name)
-        model = AutoModelForCausalLM.from_pretrained(name, dtype=rt.torch_dtype).to(rt.device)
+        model = AutoModelForCausalLM.from_pretrained(name, dtype=dtype).to(rt.device)
     tok.padding_side = "left"
     if tok.pad_token is None: tok.pad_token = tok.eos_token
     model.eval()

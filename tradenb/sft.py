@@ -108,7 +108,7 @@ def sft_trainer(rt: Runtime, # the SFT runtime (`apply_runtime(cfg, "sft")`): de
                      per_device_train_batch_size=batch_size, gradient_accumulation_steps=grad_accum,
                      max_length=max_length, warmup_steps=warmup_steps,
                      lr_scheduler_type="cosine", logging_steps=logging_steps, seed=seed, data_seed=data_seed,
-                     use_cpu=rt.device == "cpu", bf16=rt.bf16, fp16=rt.fp16, report_to="none", disable_tqdm=True,
+                     **rt.trainer_args(), report_to="none", disable_tqdm=True,
                      dataloader_num_workers=0, **saving, **loss)
     return SFTTrainer(model=model, args=args, train_dataset=train_dataset, processing_class=tok,
                       peft_config=peft_config, callbacks=list(callbacks) or None)
@@ -118,12 +118,13 @@ def _lora_model(model_path, cfg: Config, stage: SFTStageConfig, cuda: bool):
     if stage.use_unsloth and cuda:
         from unsloth import FastLanguageModel
         model, tok = FastLanguageModel.from_pretrained(str(model_path), max_seq_length=stage.max_length,
-                                                       load_in_4bit=stage.load_in_4bit)
+                                                       load_in_4bit=stage.load_in_4bit,
+                                                       dtype=runtime(cfg, "generate").torch_dtype)
         model = FastLanguageModel.get_peft_model(model, r=stage.lora_r, lora_alpha=stage.lora_alpha,
                                                  lora_dropout=stage.lora_dropout,
                                                  target_modules=list(stage.lora_targets), random_state=stage.seed)
         return model, tok, None
-    model, tok = load_lm(str(model_path), cfg, four_bit=stage.load_in_4bit or None)
+    model, tok = load_lm(str(model_path), cfg, four_bit=stage.load_in_4bit or None, train_all=stage.lora_r == 0)
     model.train()
     return model, tok, stage.lora_config()
 
@@ -180,7 +181,7 @@ def full_finetune(cfg: Config, # the run's config (device, seed)
                  ) -> Path:
     "Full fine-tune of a small model on `conversations` (assistant tokens only), saved with its tokenizer to `out_dir`."
     seed_everything(cfg.seed)
-    model, tok = load_lm(str(model_path), cfg); model.train()   # `load_lm` applies the `generate` runtime...
+    model, tok = load_lm(str(model_path), cfg, train_all=True); model.train()   # `load_lm` applies `generate`...
     rt = apply_runtime(cfg, "sft")                               # ...training runs with the SFT one
     out = Path(out_dir)
     tr = sft_trainer(rt, model, tok, conversations, out/"_sft", lr=lr, steps=steps, batch_size=batch_size,
@@ -202,6 +203,8 @@ def score_checkpoints(cfg: Config, # the run's config (episode sets, device)
                       n_episodes: int = 8, # episodes per checkpoint
                       losses=None, # (step, loss) pairs of the run, shown beside the scores
                       name: str = "sft", # the agents' name prefix
+                      source: str = "static", # score them on the real days or the world model's (chapter 34)
+                      variants=(), # ...of the plain tasks or the harder variants (chapter 05)
                      ) -> pd.DataFrame:
     "Val-episode score of the base (step 0) and every checkpoint; one row each."
     from tradenb.evaluate import episode_set, evaluate_agent
@@ -213,7 +216,7 @@ def score_checkpoints(cfg: Config, # the run's config (episode sets, device)
         model, tok = load_lm(str(base), cfg) if ck is None else load_adapter(base, ck, cfg)
         step = 0 if ck is None else step_of(ck)
         agent = LLMAgent(model, tok, name=f"{name} step {step}", max_new_tokens=answer_tokens(cfg))
-        row, _ = evaluate_agent(agent, cfg, task, split, es=es, track=False)
+        row, _ = evaluate_agent(agent, cfg, task, split, es=es, track=False, source=source, variants=variants)
         rows.append(dict(step=step, checkpoint=str(ck) if ck else str(base), loss=loss_at.get(step, math.nan),
                          **{k: row[k] for k in ("score_mean", "score_ci_low", "score_ci_high", "score_v1_mean",
                                                 "return_mean", "hold_share", "parse_error_rate", "decision_accuracy",

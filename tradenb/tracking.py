@@ -13,7 +13,7 @@ from .data import shipped_data_sha256
 from .env import ENV_VERSION, TASKS
 
 # %% auto #0
-__all__ = ['run_record', 'tracking_uri', 'log_run']
+__all__ = ['run_record', 'key_numbers', 'tracking_uri', 'log_run']
 
 # %% ../nbs/08_tracking.ipynb #81cffe20
 def run_record(cfg: Config, # the run's config
@@ -31,6 +31,40 @@ def run_record(cfg: Config, # the run's config
                data_sha256=data_sha256, universe=cfg.universe, seed=cfg.seed, profile=cfg.profile,
                model=cfg.lm_name, **source_state(cfg.root_dir))
     return {**rec, **extra}
+
+# %% ../nbs/08_tracking.ipynb #ca61d983
+def _key_value(chapter, k, v):
+    "A JSON-safe value for `key_numbers` (numpy scalars to Python, floats rounded; NaN/inf to None)."
+    import math
+    if hasattr(v, "item") and not isinstance(v, (str, bytes)): v = v.item()  # numpy scalar
+    if v is None or isinstance(v, (bool, str, int)): return v
+    if isinstance(v, float): return round(v, 6) if math.isfinite(v) else None
+    raise TypeError(f"key_numbers({chapter!r}): {k}={v!r} is a {type(v).__name__}; give a number or a string")
+
+def key_numbers(cfg: Config, # the run's config: the file is `cfg.results_dir/"key_numbers.json"`
+                chapter: str, # the notebook's stem, e.g. "09_evaluate" (the key `tradenb reproduce` looks up)
+                **numbers, # headline figures: name -> number (or short string)
+               ) -> dict: # the chapter's entry after the merge
+    "Merge `chapter`'s headline `numbers` into `results/key_numbers.json` (atomic write, sorted keys)."
+    import json, os, tempfile
+    if not chapter: raise ValueError("key_numbers: give the chapter (the notebook stem, e.g. '09_evaluate')")
+    path = Path(cfg.results_dir)/"key_numbers.json"
+    allk = {}
+    if path.exists():
+        try: allk = json.loads(path.read_text())
+        except json.JSONDecodeError as e: raise ValueError(f"{path}: not valid JSON ({e}); delete it to start over")
+        if not isinstance(allk, dict):
+            raise ValueError(f"{path}: expected an object of chapters, got {type(allk).__name__}")
+    entry = {**allk.get(chapter, {}), **{k: _key_value(chapter, k, v) for k, v in numbers.items()}}
+    allk[chapter] = entry
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".key_numbers.", suffix=".json")
+    try:
+        with os.fdopen(fd, "w") as f: f.write(json.dumps(allk, indent=1, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True); raise
+    return entry
 
 # %% ../nbs/08_tracking.ipynb #bb6e0a77
 def tracking_uri(cfg: Config, # its `root_dir` holds `mlruns/`

@@ -172,7 +172,8 @@ def train_trader(cfg: Config, # the run's config (the `rl` runtime's threads)
     with tempfile.TemporaryDirectory() as tmp:
         args = TrainingArguments(output_dir=str(output_dir or tmp), num_train_epochs=tc.epochs,
                                  per_device_train_batch_size=tc.batch_size, learning_rate=tc.lr, seed=tc.seed,
-                                 data_seed=tc.seed, use_cpu=True, report_to="none", save_strategy="no",
+                                 data_seed=tc.seed, use_cpu=True, bf16=False, fp16=False, report_to="none",
+                                 save_strategy="no",
                                  logging_steps=5, disable_tqdm=True, dataloader_num_workers=0, warmup_steps=5)
         trainer = Trainer(model=model, args=args, train_dataset=_Windows(ex))
         trainer.remove_callback(PrinterCallback)   # the loss history is returned, not printed
