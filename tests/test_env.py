@@ -264,17 +264,32 @@ def test_the_field_comparison_can_fail():
 ISO_DATE = re.compile(r"\b\d{4}-\d{2}-\d{2}\b")
 
 
+PRICE_TOKEN = re.compile(r"(?<![\d.,])\d+\.\d{2}(?!\d)")   # a number printed with two decimals, whole
+
+
 def _leaks(text, env, symbols):
     "What of the remembered market a masked text still shows: tickers, ISO dates, raw price levels."
     u = env.unwrapped
-    found = [s for s in symbols if re.search(rf"(?<![A-Za-z0-9]){re.escape(s)}(?![A-Za-z0-9])", text)]
+    # one alternation (longest first) finds a ticker wherever the per-ticker searches would: empty iff they are
+    names = "|".join(sorted(map(re.escape, symbols), key=len, reverse=True))
+    found = re.findall(rf"(?<![A-Za-z0-9])(?:{names})(?![A-Za-z0-9])", text)
     found += ISO_DATE.findall(text)
+    printed = set(PRICE_TOKEN.findall(text))
     day = u.cube_day
     for lag in range(0, 30):   # any close the episode has shown so far, as the text would print it
         if day - lag < 0: break
         found += [f"{p:.2f}" for p in u.cube.close[day - lag, u.symbol_indices]
-                  if np.isfinite(p) and p >= 10 and re.search(rf"(?<![\d.,]){p:.2f}(?!\d)", text)]
+                  if np.isfinite(p) and p >= 10 and f"{p:.2f}" in printed]
     return found
+
+
+def test_the_leak_check_can_fail():
+    "Unmasked, the same check finds the tickers, dates and prices the text shows."
+    env = TradingEnv("medium", "text", "test")
+    obs, _ = env.reset(seed=0)
+    found = _leaks(obs, env, list(env.cube.symbols))
+    assert set(env.symbols) & set(found) and any(ISO_DATE.fullmatch(f) for f in found)
+    assert any(PRICE_TOKEN.fullmatch(f) for f in found)
 
 
 @pytest.mark.parametrize("task", ["easy", "medium", "hard"])

@@ -61,10 +61,10 @@ SMOKE_SFT = dict(steps=60, save_steps=60, lr=1e-3, lora_r=0, warmup_steps=6)
 # 2,000 reach 0.75; on the base before tickers were single tokens, 60 steps on 400 reached 0.40 and 250 on 2,000 0.66.
 SMOKE_SFT_V2 = {**SMOKE_SFT, "steps": 250, "save_steps": 250}
 # no KL stop: the published stop rule (3.0) came after v3's KL catastrophe, so v1-v3 ran without one
-SMOKE_GRPO = dict(steps=12, save_steps=12, lr=1e-4, lora_r=0, max_completion_length=96, kl_stop=None)
+SMOKE_GRPO = dict(steps=8, save_steps=8, lr=1e-4, lora_r=0, max_completion_length=96, kl_stop=None)
 # rows 12-15 (the neural and harder envs): the published recipe (format gate, P&L mix, HOLD penalty; β 0.05; KL stop
-# 3.0 after v3's catastrophe), 12 steps as the other GRPO rows; checkpoints every 6 where a row picks one by val score
-SMOKE_NEURAL = {**SMOKE_GRPO, "save_steps": 6, "beta": 0.05, "kl_stop": 3.0,
+# 3.0 after v3's catastrophe), 8 steps as the other GRPO rows; checkpoints every 4 where a row picks one by val score
+SMOKE_NEURAL = {**SMOKE_GRPO, "save_steps": 4, "beta": 0.05, "kl_stop": 3.0,
                 "reward_weights": dict(format=1.0, mix=1.0, hold_penalty=0.5)}
 SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
 # the episode-level row (chapter 33): the stage's smoke defaults are its smoke recipe; full: PROFILES' episode_grpo
@@ -73,7 +73,7 @@ SMOKE_EPISODE, FULL_EPISODE = {}, {}
 EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
     Experiment(1, "base", "none", smoke={}, note="zero-shot base model"),
     Experiment(2, "sft_v1", "sft", dataset="sft_v1_rule", select="final",
-               smoke={**SMOKE_SFT, "steps": 30, "save_steps": 30},   # 3/7 medium examples: ~5 s/step on 2 cores
+               smoke={**SMOKE_SFT, "steps": 15, "save_steps": 15},   # 3/7 medium examples: ~5 s/step on 2 cores
                full=dict(lora_r=64, lora_alpha=128, steps=400), note="rule-agent trajectories, natural HOLD imbalance"),
     Experiment(3, "sft_v2", "sft", dataset="sft_v2_balanced", select="final", smoke=SMOKE_SFT_V2,
                full=dict(lr=2e-5, lora_r=64, lora_alpha=128, steps=1000, lora_targets=ALL_LINEAR),
@@ -119,7 +119,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                          reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
                note="prompts from SFT v3's own neural-env episodes, checkpoints picked by neural val score"),
     Experiment(13, "grpo_v3_1", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="final",
-               env="harder", smoke={**SMOKE_NEURAL, "save_steps": 12},
+               env="harder", smoke={**SMOKE_NEURAL, "save_steps": 8},
                full=dict(steps=300, kl_stop=3.0, reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
                note="harder env (v3.1: drawdown, holding cost, losing streaks)"),
     Experiment(14, "grpo_v3_2_ckpt400", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="best",
@@ -128,7 +128,7 @@ EXPERIMENTS: dict[str, Experiment] = {e.name: e for e in [
                          reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),
                note="harder env, checkpoints every 100 picked by harder val score (published: 400 of 500)"),
     Experiment(15, "grpo_v3_3", "grpo", start_from="sft_v3_step200", dataset="grpo_prompts", select="final",
-               env="harder", smoke={**SMOKE_NEURAL, "steps": 6, "save_steps": 6, "beta": 0.02,
+               env="harder", smoke={**SMOKE_NEURAL, "steps": 4, "save_steps": 4, "beta": 0.02,
                                     "lr": SMOKE_GRPO["lr"] / 25},
                full=dict(lr=2e-7, beta=0.02, steps=150, kl_stop=3.0,
                          reward_weights=dict(format=1.0, mix=1.0, hold_penalty=0.5)),

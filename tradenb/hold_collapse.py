@@ -41,8 +41,8 @@ def hold_collapse_demo(cfg: Config, # the run's config (data, seed)
                        out_dir, # where the fine-tuned models and GRPO runs go
                        n_rows: int = 96, # GRPO prompt rows (train split, easy task)
                        hold_shares=(("hold91", 0.91), ("balanced", 1 / 3)), # (name, HOLD share of the SFT answers)
-                       sft_steps: int = 40, # full fine-tuning steps per policy
-                       grpo_steps: int = 10, # GRPO steps from each fine-tuned policy
+                       sft_steps: int = 24, # full fine-tuning steps per policy (24 + 6 flag as 40 + 10 did)
+                       grpo_steps: int = 6, # GRPO steps from each fine-tuned policy
                        batch_size: int = 16, # GRPO completions per step
                        model_path=None, # the model to fine-tune (None: the tiny model)
                       ) -> dict:
