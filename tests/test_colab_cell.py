@@ -1,14 +1,14 @@
 """scripts/colab_cell.py: the Kaggle/Colab install cell at the top of every notebook, and the profile hand-off."""
-import importlib.util, json, os, shutil, subprocess, sys, types
+import json, os, shutil, subprocess, sys, types
 from pathlib import Path
 
 import pytest
+from script_loader import load_script
 
 from tradenb.core import PROFILE_ENV, Config, default_profile
 
 ROOT = Path(__file__).resolve().parent.parent
-spec = importlib.util.spec_from_file_location("colab_cell", ROOT/"scripts"/"colab_cell.py")
-cc = importlib.util.module_from_spec(spec); spec.loader.exec_module(cc)
+cc = load_script("colab_cell")
 HOST_VARS = ("KAGGLE_KERNEL_RUN_TYPE", "COLAB_RELEASE_TAG", "CI", "TRADENB_ROOT", PROFILE_ENV)
 
 

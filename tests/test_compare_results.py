@@ -1,14 +1,13 @@
 """scripts/compare_results.py: what `make test-nbval` uses to check a fresh run against the committed results/."""
-import importlib.util
 import shutil
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
-spec = importlib.util.spec_from_file_location("compare_results", ROOT/"scripts"/"compare_results.py")
-cr = importlib.util.module_from_spec(spec); spec.loader.exec_module(cr)
+cr = load_script("compare_results")
 
 
 def _table(rows):

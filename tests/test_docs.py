@@ -1,20 +1,15 @@
 """scripts/build_docs.py and scripts/check_docs.py (make docs, make test-docs) on small inputs: no build, no browser."""
-import base64, importlib.util, json
+import base64, json
 from pathlib import Path
 
 import nbformat
 import pytest
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT/"scripts"/f"{name}.py")
-    mod = importlib.util.module_from_spec(spec); spec.loader.exec_module(mod)
-    return mod
-
-
-bd, cd = _load("build_docs"), _load("check_docs")
+bd, cd = load_script("build_docs"), load_script("check_docs")
 PNG = (ROOT/"figures"/"baselines.png").read_bytes()
 
 

@@ -1,20 +1,14 @@
 """scripts/nbval_copies.py and scripts/nbval_timings.py: how `make test-nbval` prepares its run and times it."""
-import importlib.util
 from pathlib import Path
 
 import nbformat
+from script_loader import load_script
 
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def _load(name):
-    spec = importlib.util.spec_from_file_location(name, ROOT/"scripts"/f"{name}.py")
-    m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)
-    return m
-
-
 def test_copies_give_cells_with_outputs_an_execution_count_and_change_nothing_else(tmp_path):
-    _load("nbval_copies").main([str(tmp_path)])
+    load_script("nbval_copies").main([str(tmp_path)])
     names = sorted(p.name for p in (ROOT/"nbs").glob("[0-9][0-9]_*.ipynb"))
     assert sorted(p.name for p in tmp_path.glob("*.ipynb")) == names
     checked = 0
@@ -36,6 +30,6 @@ def test_timings_sum_cells_per_notebook_and_flag_failures(tmp_path):
                    '<testcase classname="build.nbval.01_data.ipynb" name="Cell 1" time="2.0"/>'
                    '<testcase classname="build.nbval.05_env.ipynb" name="Cell 0" time="4.0"><failure/></testcase>'
                    '</testsuite></testsuites>')
-    t = _load("nbval_timings").notebook_seconds(xml).set_index("notebook")
+    t = load_script("nbval_timings").notebook_seconds(xml).set_index("notebook")
     assert t.loc["01_data.ipynb", "seconds"] == 3.5 and t.loc["01_data.ipynb", "status"] == "ok"
     assert t.loc["05_env.ipynb", "status"] == "failed"
