@@ -9,7 +9,7 @@ PROFILE ?= smoke
 EXTRAS ?= dev,rl,llm,track,server,gguf,worldmodel,docs
 TEST_OUT := build/test-outputs
 
-.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval test-openenv test-docs docs bench data tiny clean
+.PHONY: setup reproduce test lint check-export test-nbs test-py test-nbval test-openenv test-docs docs outputs bench data tiny clean
 setup: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
@@ -81,6 +81,20 @@ test-nbval: setup
 		rc=$$?; $(PY) scripts/nbval_timings.py $(TEST_OUT)/nbval.xml $(TEST_OUT)/results/reproduce_timings.csv; exit $$rc
 	rm -rf build/committed && mkdir -p build/committed && git archive HEAD results | tar -x -C build/committed
 	$(PY) scripts/compare_results.py build/committed/results $(TEST_OUT)/results
+
+# The committed notebooks' outputs (what a reader sees on a code host and what the docs render): every fast cell
+# runs once (nbdev-test --save on copies of nbs/: no `#| slow`, no `#| eval: false`), with its outputs directed to
+# $(OUTPUTS_RUN)/out, where the committed results/ and figures/ are copied first so the chapters that read them find
+# them; then scripts/commit_outputs.py --fast-cells copies every code cell's outputs into nbs/ (slow cells keep none)
+# and nbdev-clean strips what it strips. Re-run after a change that moves a fast cell's output; commit nbs/.
+OUTPUTS_RUN := build/outputs-run
+outputs: setup
+	rm -rf $(OUTPUTS_RUN) && mkdir -p $(OUTPUTS_RUN)/nbs $(OUTPUTS_RUN)/out
+	cp nbs/[0-9][0-9]_*.ipynb $(OUTPUTS_RUN)/nbs/ && cp -r results figures $(OUTPUTS_RUN)/out/
+	TRADENB_PROFILE=smoke TRADENB_OUTPUT_DIR=$(abspath $(OUTPUTS_RUN)/out) $(VENV)/bin/nbdev-test \
+		--path $(OUTPUTS_RUN)/nbs --n-workers 2 --save
+	$(PY) scripts/commit_outputs.py $(OUTPUTS_RUN)/nbs --fast-cells
+	$(VENV)/bin/nbdev-clean
 
 # The documentation site in _docs/ (scripts/build_docs.py): nbdev prepares the pages from nbs/ as committed (API docs
 # from show_doc; no notebook is executed), Quarto renders them where a `quarto` binary is found, else nbconvert.

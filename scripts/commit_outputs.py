@@ -1,11 +1,16 @@
 #!/usr/bin/env python3
-"""Copy the outputs of the cells `make test` checks from executed notebooks into nbs/: `python scripts/commit_outputs.py DIR`.
+"""Copy cell outputs from executed notebooks into nbs/: `python scripts/commit_outputs.py DIR [--fast-cells]`.
 
-`make test-nbval` runs copies of the committed nbs/*.ipynb with nbval `--nbval-lax`, which compares a fresh run's outputs
-with the committed ones for the cells marked `# NBVAL_CHECK_OUTPUT` (deterministic cells: a panel's shape, an env's first
-observation). Their committed outputs come from here: run the notebooks (e.g. `tradenb reproduce --output-dir build/x
---executed-dir build/x/executed`), then `python scripts/commit_outputs.py build/x/executed`. Only those cells change;
-each cell is matched by its id and must have the same source in both notebooks (else the executed copy is stale).
+Two uses, one rule (cells are matched by id and must have the same source in both notebooks, else the executed copy
+is stale):
+
+- default: the cells `make test` checks. `make test-nbval` runs copies of the committed nbs/*.ipynb with nbval
+  `--nbval-lax`, which compares a fresh run's outputs with the committed ones for the cells marked
+  `# NBVAL_CHECK_OUTPUT` (deterministic cells: a panel's shape, an env's first observation). Only those cells change.
+- `--fast-cells`: every cell a reader should see run (`make outputs`): the executed copies come from `nbdev-test
+  --save` on copies of nbs/ (which runs what `nbdev-test` runs: no `#| slow`, no `#| eval: false`), and every code
+  cell takes the copy's outputs; a cell the copy did not run (a slow one) keeps none. Progress bars and warnings
+  (stderr streams, widget views) are left out.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from pathlib import Path
 import nbformat
 
 MARK = "NBVAL_CHECK_OUTPUT"
+WIDGET = "application/vnd.jupyter.widget-view+json"
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -23,16 +29,32 @@ def checked_cells(nb) -> list:
     return [c for c in nb.cells if c.cell_type == "code" and MARK in c.source]
 
 
-def copy_outputs(src: Path, dst: Path) -> int:
-    "Copy the outputs of `dst`'s marked cells from the same cells of `src`; how many cells changed."
+def _kept(outputs) -> list:
+    "The outputs worth committing: no stderr stream, no widget view, no execution counts."
+    out = []
+    for o in outputs:
+        if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
+        if o.get("output_type") in ("display_data", "execute_result"):
+            had_widget = WIDGET in o.get("data", {})
+            data = {k: v for k, v in o.get("data", {}).items() if k != WIDGET}
+            if not data or (had_widget and list(data) == ["text/plain"]): continue   # a progress bar's widget
+            o["data"] = data
+        if "execution_count" in o: o["execution_count"] = None
+        out.append(o)
+    return out
+
+
+def copy_outputs(src: Path, dst: Path, fast_cells: bool = False) -> int:
+    "Copy the outputs of `dst`'s marked cells (or of every code cell) from the same cells of `src`; cells changed."
     run, ref = nbformat.read(src, as_version=4), nbformat.read(dst, as_version=4)
     by_id = {c.get("id"): c for c in run.cells}
     n = 0
-    for c in checked_cells(ref):
+    for c in (checked_cells(ref) if not fast_cells else [c for c in ref.cells if c.cell_type == "code"]):
         e = by_id.get(c.get("id"))
         if e is None or e.source != c.source:
             raise SystemExit(f"{src}: cell {c.get('id')} is missing or its source differs from {dst}'s: re-run it")
-        outs = [o for o in e.outputs if o.get("output_type") != "display_data" or "text/plain" in o.get("data", {})]
+        outs = (_kept(e.outputs) if fast_cells else
+                [o for o in e.outputs if o.get("output_type") != "display_data" or "text/plain" in o.get("data", {})])
         for o in outs:
             if "execution_count" in o: o["execution_count"] = None
         if c.outputs != outs: c.outputs = outs; n += 1
@@ -44,13 +66,14 @@ def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("executed", type=Path, help="folder of executed notebooks (same names as nbs/)")
     ap.add_argument("--nbs", type=Path, default=ROOT/"nbs")
+    ap.add_argument("--fast-cells", action="store_true", help="every code cell, not only the NBVAL_CHECK_OUTPUT ones")
     a = ap.parse_args(argv)
     total = 0
     for dst in sorted(a.nbs.glob("[0-9][0-9]_*.ipynb")):
-        if not checked_cells(nbformat.read(dst, as_version=4)): continue
+        if not a.fast_cells and not checked_cells(nbformat.read(dst, as_version=4)): continue
         src = a.executed/dst.name
         if not src.exists(): raise SystemExit(f"{src} not found: execute {dst.name} first")
-        k = copy_outputs(src, dst); total += k
+        k = copy_outputs(src, dst, a.fast_cells); total += k
         print(f"{dst.name}: {k} cell(s) updated")
     print(f"{total} cell(s) updated; run nbdev-clean, then commit nbs/")
     return 0

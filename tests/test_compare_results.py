@@ -74,6 +74,15 @@ def test_a_sampled_row_fails_when_a_filled_column_goes_empty(folders):
     assert _run(tmp, b) == 1
 
 
+def test_a_fill_rate_may_go_empty_in_another_draw(folders):
+    tmp, a = folders
+    a = a.assign(fill_rate=[0.5, 0.0, 1.0]); a.to_csv(tmp/"A"/"experiments.csv", index=False)
+    b = a.astype({"fill_rate": object}); b.loc[1, "fill_rate"] = ""     # this draw placed no order
+    assert _run(tmp, b) == 0
+    b.loc[1, "fill_rate"] = 0.0; b.loc[0, "fill_rate"] = ""   # the untrained base row stays exact
+    assert _run(tmp, b) == 1
+
+
 def test_an_episode_level_row_is_a_sampled_row(folders):
     tmp, a = folders
     a.loc[1, "stage"] = "grpo_episode"; a.to_csv(tmp/"A"/"experiments.csv", index=False)
@@ -114,3 +123,44 @@ def test_a_sampled_row_fails_when_its_spec_changes(folders):
 def test_the_committed_results_match_themselves(tmp_path):
     shutil.copytree(ROOT/"results", tmp_path/"r")
     assert cr.main([str(ROOT/"results"), str(tmp_path/"r")]) == 0
+
+
+def test_a_raft_rows_steps_are_an_outcome_of_its_draw(folders):
+    tmp, a = folders
+    a = pd.concat([a, _table([["raft_base", "raft", "ran", 10, 0.30, 0.28, 0.32, "", 5.0]])], ignore_index=True)
+    a.to_csv(tmp/"A"/"experiments.csv", index=False)
+    b = a.copy(); b.loc[3, "steps"] = 0          # no winner in this draw: nothing trained
+    assert _run(tmp, b) == 0
+    b.loc[2, "steps"] = 30                        # an SFT row's steps are its recipe
+    assert _run(tmp, b) == 1
+
+
+def _dqn_gguf(tmp_path):
+    cols = ["agent", "n_episodes", "score", "agreement_dqn", "stage1", "gguf_sha256"]
+    h = "{'F16': 'aa'}"
+    a = pd.DataFrame([["DQN", 6, 0.197, 1.0, "sft_v2", h], ["Hold", 6, 0.3, "", "sft_v2", h],
+                      ["GGUF F16", 3, 0.279, 0.1, "sft_v2", h]], columns=cols)
+    (tmp_path/"A").mkdir(); (tmp_path/"B").mkdir(); a.to_csv(tmp_path/"A"/"dqn_gguf.csv", index=False)
+    def run(b):
+        b.to_csv(tmp_path/"B"/"dqn_gguf.csv", index=False)
+        return cr.main([str(tmp_path/"A"), str(tmp_path/"B")])
+    return a, run
+
+
+def test_dqn_gguf_trained_rows_are_sampled_and_hold_stays_exact(tmp_path):
+    a, run = _dqn_gguf(tmp_path)
+    b = a.copy(); b.loc[0, "score"] = 0.25; b.loc[2, "agreement_dqn"] = 0.2; b["gguf_sha256"] = "{'F16': 'bb'}"
+    assert run(b) == 0                            # another draw of the DQN and of the LM; every row's file hashes
+    b.loc[1, "score"] = 0.31
+    assert run(b) == 1                            # Hold is not trained
+    b = a.copy(); b.loc[2, "stage1"] = "short fine-tune"
+    assert run(b) == 1                            # what was run is checked exactly
+
+
+def test_the_differences_are_repeated_at_the_end(folders, capsys):
+    tmp, a = folders
+    b = a.copy(); b.loc[0, "static_score_mean"] = 0.5
+    assert _run(tmp, b) == 1
+    out = capsys.readouterr().out.splitlines()
+    tail = out[out.index("differences:"):]
+    assert tail[1].strip() == "experiments.csv" and any("static_score_mean" in line for line in tail)

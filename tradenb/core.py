@@ -43,8 +43,9 @@ PROFILES: dict[str, dict[str, dict]] = {
         "bench": dict(lm_envs=8, lm_steps=1, lm_tasks=("easy",), grpo_steps=3, server_episodes=2, server_clients=8,
                       server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
-        # which rows run; neural-env prompts (episodes the start model plays, row 12) and neural test episodes per row
-        "experiments": dict(default_set="smoke", neural_prompt_episodes=4, neural_episodes=4),
+        # which rows run; neural-env prompts (episodes the start model plays, row 12), neural test episodes per row and
+        # the val episodes a checkpoint is picked on (the first 4 of the 8: ~200 s less of a smoke run than 8)
+        "experiments": dict(default_set="smoke", neural_prompt_episodes=4, neural_episodes=4, selection_episodes=4),
         "episode_grpo": {},   # chapter 33: the stage's field defaults are its smoke values
         # chapters 24-27 (crypto): PPO budget, seeds per row, trader epochs, the plan LM, its SFT and how often it plans
         "crypto": dict(ppo_timesteps=8_192, n_seeds=3, transformer_epochs=4, plan_lm="tiny", plan_examples=300,
@@ -78,7 +79,8 @@ PROFILES: dict[str, dict[str, dict]] = {
         "grpo": dict(lr=5e-6, num_generations=4, batch_size=8, grad_accum=4, max_completion_length=512, steps=500,
                      load_in_4bit=True),
         "raft": dict(n_episodes=100, sft_steps=18, sft_lr=5e-6, save_steps=6),
-        "experiments": dict(default_set="all", neural_prompt_episodes=50, neural_episodes=None),   # None: as static
+        "experiments": dict(default_set="all", neural_prompt_episodes=50, neural_episodes=None,
+                            selection_episodes=None),   # None: as many as the static set
         # chapter 33: a tool-capable instruct model (config.lm_name); K days that fit its context on the easy task
         "episode_grpo": dict(lr=5e-6, lora_r=16, beta=0.04, kl_stop=3.0, decision_days=10, n_episodes=200,
                              steps=200, save_steps=50, num_generations=8, batch_size=8, grad_accum=4,

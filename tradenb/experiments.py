@@ -20,8 +20,8 @@ from .world_model import ensure_world_model   # chapter 34's: every row is score
 __all__ = ['GRPO_PROMPTS', 'ALL_LINEAR', 'SMOKE_SFT', 'SMOKE_SFT_V2', 'SMOKE_GRPO', 'SMOKE_NEURAL', 'SMOKE_RAFT', 'SMOKE_EPISODE',
            'FULL_EPISODE', 'EXPERIMENTS', 'ENV_OPTIONS', 'N_LABEL_PROMPTS', 'EXPERIMENT_COLUMNS', 'Experiment',
            'experiment', 'smoke_set', 'default_set', 'model_dir', 'start_model', 'lm_policy', 'grpo_prompts',
-           'weights_key', 'test_results', 'run_experiment', 'not_run_row', 'write_experiments', 'plot_training_curves',
-           'learning_check']
+           'weights_key', 'test_results', 'selection_episodes', 'run_experiment', 'not_run_row', 'write_experiments',
+           'plot_training_curves', 'learning_check']
 
 # %% ../nbs/23_experiments.ipynb #4421db6c
 @dataclass(frozen=True)
@@ -66,7 +66,7 @@ SMOKE_GRPO = dict(steps=8, save_steps=8, lr=1e-4, lora_r=0, max_completion_lengt
 # 3.0 after v3's catastrophe), 8 steps as the other GRPO rows; checkpoints every 4 where a row picks one by val score
 SMOKE_NEURAL = {**SMOKE_GRPO, "save_steps": 4, "beta": 0.05, "kl_stop": 3.0,
                 "reward_weights": dict(format=1.0, mix=1.0, hold_penalty=0.5)}
-SMOKE_RAFT = dict(n_episodes=16, sft_steps=10, save_steps=5)
+SMOKE_RAFT = dict(n_episodes=8, sft_steps=10, save_steps=5)
 # the episode-level row (chapter 33): the stage's smoke defaults are its smoke recipe; full: PROFILES' episode_grpo
 SMOKE_EPISODE, FULL_EPISODE = {}, {}
 
@@ -336,15 +336,21 @@ def test_results(cfg: Config, # the run's config (episode counts, seed, models f
 
 N_LABEL_PROMPTS = 100   # held-out val prompts behind an SFT row's `label_accuracy`
 
+def selection_episodes(cfg: Config, # the run's config: its profile's `experiments.selection_episodes`
+                      ) -> int:
+    "How many val episodes a checkpoint is picked on: the profile's `selection_episodes`, else `n_eval_episodes_lm`."
+    return int(cfg.values("experiments")["selection_episodes"] or cfg.n_eval_episodes_lm)
+
 def _selection(cfg: Config, e: Experiment, start: str, run_dir: Path, info: dict, eval_task: str) -> pd.DataFrame:
     """The val scores of a run's checkpoints (`score_checkpoints`), kept in the run's folder with what they depend on
     (code, checkpoints, episodes): a reused run is not scored again (chapter 23 reuses the runs of 18 and 22)."""
     from tradenb.sft import score_checkpoints
+    n = selection_episodes(cfg)
     key = dict(code=run_record(cfg)["git_commit"], checkpoints=info["checkpoints"], task=eval_task,
-               n=cfg.n_eval_episodes_lm, seed=cfg.seed, env=ENV_VERSION, where=e.env)
+               n=n, seed=cfg.seed, env=ENV_VERSION, where=e.env)
     path = run_dir/"selection.json"
     if path.exists() and (kept := json.loads(path.read_text()))["key"] == key: return pd.DataFrame(kept["table"])
-    table = score_checkpoints(cfg, start, info["checkpoints"], eval_task, "val", cfg.n_eval_episodes_lm,
+    table = score_checkpoints(cfg, start, info["checkpoints"], eval_task, "val", n,
                               info.get("losses"), e.name, **ENV_OPTIONS[e.env])   # picked where it trained
     path.write_text(json.dumps(dict(key=key, table=table.to_dict("records")), default=str))
     return table
