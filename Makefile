@@ -92,7 +92,7 @@ outputs: setup
 	rm -rf $(OUTPUTS_RUN) && mkdir -p $(OUTPUTS_RUN)/nbs $(OUTPUTS_RUN)/out
 	cp nbs/[0-9][0-9]_*.ipynb $(OUTPUTS_RUN)/nbs/ && cp -r results figures $(OUTPUTS_RUN)/out/
 	TRADENB_PROFILE=smoke TRADENB_OUTPUT_DIR=$(abspath $(OUTPUTS_RUN)/out) $(VENV)/bin/nbdev-test \
-		--path $(OUTPUTS_RUN)/nbs --n-workers 2 --save
+		$(OUTPUTS_RUN)/nbs --n-workers 2 --save
 	$(PY) scripts/commit_outputs.py $(OUTPUTS_RUN)/nbs --fast-cells
 	$(VENV)/bin/nbdev-clean
 
