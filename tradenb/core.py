@@ -44,7 +44,7 @@ PROFILES: dict[str, dict[str, dict]] = {
                       server_steps_per_client=20),
         "sft": {}, "grpo": {}, "raft": {},   # the stage configs' field defaults are their smoke values
         # which rows run; neural-env prompts (episodes the start model plays, row 12), neural test episodes per row and
-        # the val episodes a checkpoint is picked on (the first 4 of the 8: ~200 s less of a smoke run than 8)
+        # the val episodes a checkpoint is picked on (the first 4 of the 8; with RAFT's 8 episodes, not 16: 211 s less)
         "experiments": dict(default_set="smoke", neural_prompt_episodes=4, neural_episodes=4, selection_episodes=4),
         "episode_grpo": {},   # chapter 33: the stage's field defaults are its smoke values
         # chapters 24-27 (crypto): PPO budget, seeds per row, trader epochs, the plan LM, its SFT and how often it plans
