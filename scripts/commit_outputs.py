@@ -31,7 +31,7 @@ def checked_cells(nb) -> list:
 
 
 def _kept(outputs) -> list:
-    "The outputs worth committing: no stderr stream, no widget view, no execution counts."
+    "The outputs worth committing: no stderr stream, no widget view (`copy_outputs` empties the execution counts)."
     out = []
     for o in outputs:
         if o.get("output_type") == "stream" and o.get("name") == "stderr": continue
@@ -40,7 +40,6 @@ def _kept(outputs) -> list:
             data = {k: v for k, v in o.get("data", {}).items() if k != WIDGET}
             if not data or (had_widget and list(data) == ["text/plain"]): continue   # a progress bar's widget
             o["data"] = data
-        if "execution_count" in o: o["execution_count"] = None
         out.append(_relative(o))
     return out
 

@@ -83,6 +83,16 @@ def test_sft_trainer_args(device, monkeypatch, tmp_path):
     check_trainer_precision(branch, e.value.kwargs)
 
 
+def _record_load(monkeypatch, module) -> dict:
+    "Replace `module.load_lm` by a stand-in that records whether every weight was loaded for training."
+    seen = {}
+    def fake_load(name, cfg, four_bit=None, train_all=False):
+        seen["train_all"] = train_all
+        return FakeModel(), None
+    monkeypatch.setattr(module, "load_lm", fake_load)
+    return seen
+
+
 @pytest.mark.parametrize("lora_r", [0, 8])
 def test_train_sft_args_and_loader(device, monkeypatch, tmp_path, lora_r):
     "train_sft (and RAFT, which calls it): a full fine-tune loads float32 master weights under fp16."
@@ -90,11 +100,7 @@ def test_train_sft_args_and_loader(device, monkeypatch, tmp_path, lora_r):
     from datasets import Dataset
     import tradenb.sft as sft
     branch, cfg = device
-    seen = {}
-    def fake_load(name, cfg, four_bit=None, train_all=False):
-        seen["train_all"] = train_all
-        return FakeModel(), None
-    monkeypatch.setattr(sft, "load_lm", fake_load)
+    seen = _record_load(monkeypatch, sft)
     monkeypatch.setattr(trl, "SFTConfig", capture)
     ds = Dataset.from_list([dict(prompt=[{"role": "user", "content": "x"}],
                                  completion=[{"role": "assistant", "content": "HOLD"}])])
@@ -110,11 +116,7 @@ def test_grpo_trainer_args(device, monkeypatch, tmp_path):
     from tradenb.grpo_rewards import prompt_set
     branch, cfg = device
     ds = prompt_set(Config(), "train", 4, "easy", 0)
-    seen = {}
-    def fake_load(name, cfg, four_bit=None, train_all=False):
-        seen["train_all"] = train_all
-        return FakeModel(), None
-    monkeypatch.setattr(grpo, "load_lm", fake_load)
+    seen = _record_load(monkeypatch, grpo)
     monkeypatch.setattr(trl, "GRPOConfig", capture)
     with pytest.raises(Captured) as e:
         grpo.train_grpo(cfg, grpo.GRPOStageConfig(steps=1, lora_r=0), "tiny", ds, tmp_path, track=False)
